@@ -1,0 +1,161 @@
+"""Loading models: the bundled toy, a Hugging Face id or a local path, or random weights."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .architectures import get_shape, llama_config
+
+__all__ = ["gated_mlps", "layer_widths", "load", "random_model", "TOY_CHECKPOINT"]
+
+_FILL_CHUNK = 1 << 24  # elements per independently seeded piece of a random weight
+
+# The embedded default model; `widthprune toy train` writes it.
+TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
+
+
+def _decoder_layers(model):
+    """The list of decoder blocks of a causal LM (``model.model.layers`` for Llama)."""
+    base = getattr(model, "model", model)
+    layers = getattr(base, "layers", None)
+    if layers is None:
+        raise TypeError(
+            f"{type(model).__name__} has no decoder layers at .model.layers; "
+            "widthprune prunes Llama-style decoder-only models."
+        )
+    return layers
+
+
+def gated_mlps(model) -> list[tuple[int, torch.nn.Module]]:
+    """``[(layer index, mlp)]`` for every decoder layer; each mlp has gate/up/down projections.
+
+    Raises:
+        TypeError: a layer's MLP is not gated; the message names the module that was found.
+    """
+    out = []
+    for i, layer in enumerate(_decoder_layers(model)):
+        mlp = getattr(layer, "mlp", None)
+        if mlp is None or not all(hasattr(mlp, p) for p in ("gate_proj", "up_proj", "down_proj")):
+            found = type(mlp).__name__ if mlp is not None else "no .mlp attribute"
+            children = [n for n, _ in mlp.named_children()] if mlp is not None else []
+            raise TypeError(
+                f"Layer {i}: expected a gated MLP with gate_proj, up_proj and down_proj, "
+                f"found {found} with children {children}."
+            )
+        out.append((i, mlp))
+    return out
+
+
+def layer_widths(model) -> dict[int, int]:
+    """Current MLP width of every layer (rows of up_proj)."""
+    return {i: mlp.up_proj.out_features for i, mlp in gated_mlps(model)}
+
+
+def random_model(
+    shape: str,
+    *,
+    dtype: torch.dtype = torch.float32,
+    intermediate_size: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    std: float = 0.02,
+):
+    """A ``LlamaForCausalLM`` of a named shape with seeded random weights.
+
+    The model is built on the meta device and filled in place, so the 1B shape takes seconds,
+    not the minutes of transformers' own initialisation. Norm weights are ones; every other
+    matrix holds N(0, std) samples (each block of up to 2**24 entries is a seeded window of one
+    shared pool of iid samples). Efficiency does not depend on weight values: such a model times
+    like the real one.
+
+    Args:
+        shape: a key of ``widthprune.architectures.SHAPES``, e.g. ``"llama-3.2-1b"``.
+        dtype: parameter dtype.
+        intermediate_size: MLP width other than the shape's own.
+        seed: seed of the weights.
+        device: where the weights live.
+        std: standard deviation of the matrices.
+    """
+    from transformers import LlamaForCausalLM
+
+    config = llama_config(get_shape(shape, intermediate_size=intermediate_size))
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config).to(dtype)
+    model = model.to_empty(device=device)
+    # Sampling 1.2e9 normals takes ~10 s on two cores, so each tensor piece is instead a window,
+    # at a seeded random offset, of one pool of iid N(0, std) samples: entries within a piece
+    # are independent, and building costs little more than touching the memory.
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.empty(2 * _FILL_CHUNK).normal_(0.0, std, generator=gen).to(device, dtype)
+    pieces = []  # (is a norm weight, flat view); detached, since grad mode is per thread
+    for param in model.parameters():
+        pieces.extend((param.ndim == 1, c) for c in param.detach().view(-1).split(_FILL_CHUNK))
+    offsets = torch.randint(0, _FILL_CHUNK + 1, (len(pieces),), generator=gen).tolist()
+
+    def fill(i: int) -> None:
+        is_norm, chunk = pieces[i]
+        if is_norm:
+            chunk.fill_(1.0)
+        else:
+            chunk.copy_(pool[offsets[i] : offsets[i] + chunk.numel()])
+
+    with torch.no_grad():
+        with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as threads:
+            list(threads.map(fill, range(len(pieces))))
+        # to_empty leaves non-persistent buffers (the rotary frequencies) uninitialised
+        rotary = model.model.rotary_emb
+        model.model.rotary_emb = type(rotary)(config=config).to(device)
+    model.tie_weights()
+    model.eval()
+    return model
+
+
+def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None = None, device=None):
+    """Load a causal LM and its tokenizer.
+
+    Args:
+        name_or_path: ``"toy"`` (the bundled model), a local checkpoint folder, or a Hugging Face
+            hub id such as ``"meta-llama/Llama-3.2-1B"``.
+        dtype: parameter dtype; ``None`` keeps the checkpoint's.
+        device: where to put the model; ``None`` leaves it on the CPU.
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode.
+
+    Raises:
+        FileNotFoundError: the toy checkpoint is absent, or a hub id could not be reached and is
+            not cached; the message says how to point at a local copy.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = str(name_or_path)
+    if source == "toy":
+        if not (TOY_CHECKPOINT / "config.json").exists():
+            raise FileNotFoundError(
+                f"The toy checkpoint is missing at {TOY_CHECKPOINT}. "
+                "Create it with `widthprune toy train`."
+            )
+        source = str(TOY_CHECKPOINT)
+    is_local = Path(source).exists()
+    if not is_local and Path(source).is_absolute():
+        raise FileNotFoundError(f"No checkpoint folder at {source}")
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as err:
+        if is_local:
+            raise
+        raise FileNotFoundError(
+            f"Could not load {source!r} from the Hugging Face hub or the local cache ({err}). "
+            "Without network access, download it elsewhere (`huggingface-cli download "
+            f"{source} --local-dir DIR`), copy DIR here and pass its path instead of the id."
+        ) from err
+    if device is not None:
+        model = model.to(device)
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,296 @@
+"""Width pruning: target width, neuron selection (pure) and GLU-MLP surgery (in place)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .architectures import pct_width
+from .models import gated_mlps, layer_widths
+from .scoring import score
+
+__all__ = [
+    "PruneReport",
+    "count_parameters",
+    "prune",
+    "prune_mlp_",
+    "save_pruned",
+    "select_neurons",
+    "target_width",
+]
+
+
+def _current_width(config) -> int:
+    width = config.intermediate_size
+    if not isinstance(width, int):
+        raise ValueError(
+            f"config.intermediate_size is {width!r}: the layers have different widths. "
+            "Give target_width a uniform model, or select per layer."
+        )
+    return width
+
+
+def target_width(
+    config,
+    *,
+    expansion_ratio: float | None = None,
+    pruning_pct: float | None = None,
+    round_to: int | None = None,
+    rounding: str = "floor",
+) -> int:
+    """The MLP width for a target expansion ratio or pruning percentage.
+
+    ``pruning_pct=p`` removes ``floor(p/100 * I)`` neurons (the study's rule; Llama-3.2 at 10..60 %
+    gives 7373, 6554, 5735, 4916, 4096, 3277). ``expansion_ratio=r`` gives ``floor(r * hidden)``.
+    Either is then rounded to a multiple of ``round_to`` if given, never above the current width.
+
+    Args:
+        config: a model config with ``hidden_size`` and (uniform) ``intermediate_size``.
+        expansion_ratio: target intermediate_size / hidden_size, > 0.
+        pruning_pct: percentage of neurons to remove per layer, in [0, 100).
+        round_to: align the width to a multiple of this (e.g. 64 or 128 for tensor cores).
+        rounding: ``"floor"`` or ``"nearest"`` multiple of ``round_to``.
+
+    Raises:
+        ValueError: both or neither target given; ratio <= 0; pct outside [0, 100); a width
+            above the current one or below 1; an unknown rounding; round_to < 1.
+    """
+    current = _current_width(config)
+    if (expansion_ratio is None) == (pruning_pct is None):
+        raise ValueError("Give exactly one of expansion_ratio= or pruning_pct=.")
+    if pruning_pct is not None:
+        width = pct_width(current, pruning_pct)
+    else:
+        if not expansion_ratio > 0:
+            raise ValueError(f"expansion_ratio must be > 0, got {expansion_ratio}")
+        width = math.floor(round(expansion_ratio * config.hidden_size, 9))
+        if width > current:
+            raise ValueError(
+                f"expansion_ratio {expansion_ratio} gives width {width} = {expansion_ratio} x "
+                f"{config.hidden_size}, above the current width {current} "
+                f"(ratio {current / config.hidden_size:.4g}); pruning cannot grow a model."
+            )
+    if rounding not in ("floor", "nearest"):
+        raise ValueError(f"rounding must be 'floor' or 'nearest', got {rounding!r}")
+    if round_to is not None:
+        if round_to < 1:
+            raise ValueError(f"round_to must be >= 1, got {round_to}")
+        unrounded = width
+        width = (width // round_to) * round_to
+        if (
+            rounding == "nearest"
+            and unrounded - width >= round_to / 2
+            and width + round_to <= current
+        ):
+            width += round_to
+    if width < 1:
+        raise ValueError(
+            f"The target leaves width {width} (< 1 neuron) from {current}"
+            + (f" after rounding to a multiple of {round_to}" if round_to else "")
+        )
+    return width
+
+
+def select_neurons(scores: dict[int, Tensor], width: int | dict[int, int]) -> dict[int, Tensor]:
+    """The ``width`` highest-scoring neurons of each layer, as sorted indices.
+
+    Ties go to the lower index, so the choice is deterministic.
+
+    Args:
+        scores: ``{layer: (I,) scores}``.
+        width: neurons to keep, the same for every layer or ``{layer: width}``.
+
+    Returns:
+        ``{layer: (width,) int64 indices, ascending}``.
+    """
+    keep = {}
+    for layer, s in scores.items():
+        w = width[layer] if isinstance(width, dict) else width
+        if not 1 <= w <= s.numel():
+            raise ValueError(f"Layer {layer}: cannot keep {w} of {s.numel()} neurons")
+        if torch.isnan(s).any():
+            raise ValueError(f"Layer {layer}: scores contain NaN")
+        order = torch.sort(s.float(), descending=True, stable=True).indices
+        keep[layer] = order[:w].sort().values
+    return keep
+
+
+def _check_indices(layer: int, idx: Tensor, width: int) -> Tensor:
+    if idx.ndim != 1 or idx.numel() == 0:
+        raise ValueError(f"Layer {layer}: indices must be a non-empty 1-D tensor")
+    if idx.dtype.is_floating_point or idx.dtype == torch.bool:
+        raise ValueError(f"Layer {layer}: indices must be integers, got {idx.dtype}")
+    idx = idx.long().cpu()
+    if idx.min() < 0 or idx.max() >= width:
+        raise ValueError(
+            f"Layer {layer}: indices must lie in [0, {width}), got {idx.min()}..{idx.max()}"
+        )
+    if idx.numel() > 1 and not bool((idx[1:] > idx[:-1]).all()):
+        raise ValueError(f"Layer {layer}: indices must be sorted and unique")
+    return idx
+
+
+def _slice_linear_(linear: torch.nn.Linear, idx: Tensor, dim: int) -> None:
+    """Keep rows (dim 0: output features) or columns (dim 1: input features) ``idx`` in place."""
+    idx = idx.to(linear.weight.device)
+    weight = linear.weight.detach()
+    # on CPU, index_select is fastest for rows and advanced indexing for columns (~2x each)
+    kept = weight.index_select(0, idx) if dim == 0 else weight[:, idx]
+    linear.weight = torch.nn.Parameter(kept.contiguous(), requires_grad=linear.weight.requires_grad)
+    if dim == 0:
+        if linear.bias is not None:
+            linear.bias = torch.nn.Parameter(linear.bias.detach()[idx].contiguous())
+        linear.out_features = idx.numel()
+    else:
+        linear.in_features = idx.numel()
+
+
+def prune_mlp_(model, keep: dict[int, Tensor], *, progress: bool = False):
+    """Keep only neurons ``keep[layer]`` of each listed layer's GLU-MLP, in place.
+
+    gate_proj and up_proj lose rows (and bias entries), down_proj loses columns, with the same
+    indices; module attributes and ``config.intermediate_size`` follow. Layers may end with
+    different widths; the config can hold only one number, so it then holds the largest (see
+    :func:`widthprune.layer_widths`), and :func:`save_pruned` refuses to save such a model.
+
+    Returns:
+        ``model``, for chaining.
+    """
+    mlps = dict(gated_mlps(model))
+    unknown = sorted(set(keep) - set(mlps))
+    if unknown:
+        raise ValueError(f"No decoder layers {unknown}; the model has layers 0..{len(mlps) - 1}")
+    checked = {}
+    for layer, idx in keep.items():  # validate everything before touching any tensor
+        mlp = mlps[layer]
+        width = mlp.up_proj.out_features
+        if mlp.gate_proj.out_features != width or mlp.down_proj.in_features != width:
+            raise ValueError(f"Layer {layer}: gate/up/down disagree on the width")
+        checked[layer] = _check_indices(layer, torch.as_tensor(idx), width)
+    for layer, idx in tqdm(checked.items(), desc="pruning", unit="layer", disable=not progress):
+        mlp = mlps[layer]
+        _slice_linear_(mlp.gate_proj, idx, 0)
+        _slice_linear_(mlp.up_proj, idx, 0)
+        _slice_linear_(mlp.down_proj, idx, 1)
+        if hasattr(mlp, "intermediate_size"):
+            mlp.intermediate_size = idx.numel()
+    model.config.intermediate_size = max(layer_widths(model).values())
+    return model
+
+
+def count_parameters(model) -> int:
+    """Unique parameters of ``model``; tied tensors (embedding and lm_head) count once."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        key = (p.data_ptr(), p.numel()) if p.device.type != "meta" else id(p)
+        if key not in seen:
+            seen.add(key)
+            total += p.numel()
+    return total
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one call of :func:`prune` did."""
+
+    criterion: str  # scoring rule used
+    width_before: int  # MLP width before pruning (every layer)
+    width_after: int  # MLP width after pruning (every layer)
+    hidden_size: int  # residual width, for the expansion ratio
+    ratio_before: float  # width_before / hidden_size
+    ratio_after: float  # width_after / hidden_size
+    params_before: int  # unique parameters before
+    params_after: int  # unique parameters after
+    seconds_scoring: float  # wall time of the criterion
+    seconds_pruning: float  # wall time of selection and surgery
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prune(
+    model,
+    *,
+    criterion: str = "ppm",
+    expansion_ratio: float | None = None,
+    pruning_pct: float | None = None,
+    width: int | None = None,
+    round_to: int | None = None,
+    rounding: str = "floor",
+    calibration=None,
+    seed: int = 0,
+    progress: bool = False,
+) -> PruneReport:
+    """Score, select and cut in one call: every layer to the same width, in place.
+
+    Give one of ``expansion_ratio``, ``pruning_pct`` or an explicit ``width``.
+    """
+    widths = set(layer_widths(model).values())
+    if len(widths) != 1:
+        raise ValueError(
+            f"prune() needs layers of one width; this model has widths {sorted(widths)}"
+        )
+    before_width = widths.pop()
+    if width is None:
+        width = target_width(
+            model.config,
+            expansion_ratio=expansion_ratio,
+            pruning_pct=pruning_pct,
+            round_to=round_to,
+            rounding=rounding,
+        )
+    elif expansion_ratio is not None or pruning_pct is not None:
+        raise ValueError("Give width= or a target (expansion_ratio=/pruning_pct=), not both.")
+    params_before = count_parameters(model)
+    t0 = time.perf_counter()
+    scores = score(model, criterion, calibration=calibration, seed=seed)
+    t1 = time.perf_counter()
+    prune_mlp_(model, select_neurons(scores, width), progress=progress)
+    t2 = time.perf_counter()
+    hidden = model.config.hidden_size
+    return PruneReport(
+        criterion=criterion
+        if isinstance(criterion, str)
+        else getattr(criterion, "__name__", "custom"),
+        width_before=before_width,
+        width_after=width,
+        hidden_size=hidden,
+        ratio_before=before_width / hidden,
+        ratio_after=width / hidden,
+        params_before=params_before,
+        params_after=count_parameters(model),
+        seconds_scoring=t1 - t0,
+        seconds_pruning=t2 - t1,
+    )
+
+
+def save_pruned(
+    model, out: str | os.PathLike, *, tokenizer=None, report: PruneReport | None = None
+) -> Path:
+    """``save_pretrained`` a pruned model (and tokenizer, and report.json) to ``out``.
+
+    Raises:
+        ValueError: the layers have different widths; plain ``from_pretrained`` could not load it.
+    """
+    widths = layer_widths(model)
+    if len(set(widths.values())) != 1:
+        raise ValueError(
+            f"Layers have different MLP widths {widths}: transformers' from_pretrained "
+            "loads only uniform widths, so this model cannot be saved as a standard checkpoint."
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    if report is not None:
+        (out / "prune_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return out

@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny seeded Llama (odd sizes catch transposition bugs) and a tokenizer."""
+
+from __future__ import annotations
+
+import os
+
+# Tests never touch the network: set before transformers / huggingface_hub read it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+def make_tiny_llama(seed: int = 0, *, intermediate_size: int = 37, bias: bool = False):
+    """hidden 32, intermediate 37, 2 layers, 4 query / 2 key-value heads, float32, seeded."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=61,
+        hidden_size=32,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+        mlp_bias=bias,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # default init is too small to make neurons differ much
+        for name, p in model.named_parameters():
+            if p.ndim == 2:
+                p.normal_(0.0, 0.2)
+            elif "bias" in name:
+                p.normal_(0.0, 0.2)
+    return model
+
+
+@pytest.fixture
+def tiny_model():
+    return make_tiny_llama()
+
+
+@pytest.fixture
+def input_ids():
+    gen = torch.Generator().manual_seed(1)
+    return torch.randint(3, 61, (3, 11), generator=gen)
+
+
+def make_tiny_tokenizer():
+    """A word-level tokenizer over 61 ids, built offline."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
+    for i in range(4, 61):
+        vocab[f"w{i}"] = i
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+    )
+
+
+@pytest.fixture
+def tiny_tokenizer():
+    return make_tiny_tokenizer()
