@@ -154,3 +154,29 @@ def test_custom_criterion_is_checked(tiny_model):
         wp.score(
             tiny_model, lambda model, **kw: {0: torch.full((37,), float("inf")), 1: torch.ones(37)}
         )
+
+
+def test_compare_criteria_agreement_numbers(tiny_model):
+    scores = {name: wp.score(tiny_model, name) for name in ("ppm", "maw", "random")}
+    table = wp.compare_criteria(scores, 20)
+    assert len(table) == 3 * 2 * 2  # ordered pairs x layers
+    self_like = wp.compare_criteria({"a": scores["ppm"], "b": scores["ppm"]}, 20)
+    assert self_like.spearman.to_numpy() == pytest.approx(1.0)
+    assert (self_like.overlap == 1.0).all()
+    flipped = {"a": scores["ppm"], "b": {i: -s for i, s in scores["ppm"].items()}}
+    opposite = wp.compare_criteria(flipped, 20)
+    assert opposite.spearman.to_numpy() == pytest.approx(-1.0)
+    assert (opposite.overlap == 3 / 20).all()  # 20 + 20 kept of 37: exactly 3 shared
+    row = table[(table.criterion_a == "ppm") & (table.criterion_b == "maw") & (table.layer == 0)]
+    kept_ppm = set(wp.select_neurons(scores["ppm"], 20)[0].tolist())
+    kept_maw = set(wp.select_neurons(scores["maw"], 20)[0].tolist())
+    assert row.overlap.item() == len(kept_ppm & kept_maw) / 20
+
+
+def test_scores_frame_is_long_and_ranked(tiny_model):
+    frame = wp.scores_frame({"ppm": wp.score(tiny_model, "ppm")})
+    assert list(frame.columns) == ["criterion", "layer", "neuron", "score", "rank_pct"]
+    assert len(frame) == 2 * 37
+    layer0 = frame[frame.layer == 0]
+    top = layer0.loc[layer0.score.idxmax()]
+    assert top.rank_pct == 1.0

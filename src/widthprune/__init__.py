@@ -9,7 +9,14 @@ The public API follows the path of the data::
     wp.prune_mlp_(model, keep)                        # in place
 """
 
-from .architectures import SHAPES, LlamaShape, count_shape_parameters, get_shape, llama_config
+from .architectures import (
+    SHAPES,
+    LlamaShape,
+    budget_table,
+    count_shape_parameters,
+    get_shape,
+    llama_config,
+)
 from .calibration import calibration_batches
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
@@ -21,7 +28,8 @@ from .pruning import (
     select_neurons,
     target_width,
 )
-from .scoring import CRITERIA, record_mlp_activations, score
+from .scoring import CRITERIA, compare_criteria, record_mlp_activations, score, scores_frame
+from .verification import masked_logits, verify_pruning
 
 __version__ = "0.1.0"
 
@@ -29,6 +37,11 @@ __all__ = [
     "CRITERIA",
     "SHAPES",
     "LlamaShape",
+    "budget_table",
+    "compare_criteria",
+    "masked_logits",
+    "scores_frame",
+    "verify_pruning",
     "PruneReport",
     "calibration_batches",
     "count_parameters",

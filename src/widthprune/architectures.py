@@ -10,8 +10,11 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from difflib import get_close_matches
 
+import pandas as pd
+
 __all__ = [
     "SHAPES",
+    "budget_table",
     "LlamaShape",
     "count_shape_parameters",
     "expansion_ratio",
@@ -145,3 +148,36 @@ def count_shape_parameters(shape: LlamaShape, width: int | None = None) -> int:
     embed = shape.vocab_size * h
     head = 0 if shape.tie_word_embeddings else embed
     return layers * (q + kv + o + mlp + norms) + h + embed + head
+
+
+def budget_table(
+    shapes: list[str] | None = None,
+    *,
+    pcts: tuple[float, ...] = (0, 10, 20, 30, 40, 50, 60),
+    round_to: tuple[int, ...] = (64, 128),
+) -> pd.DataFrame:
+    """Width, expansion ratio and parameter count of each shape at each pruning percentage.
+
+    Returns:
+        One row per (shape, pct): ``model, pruning_pct, width, expansion_ratio, parameters,
+        mlp_share`` (fraction of parameters in the MLPs) and ``aligned_<m>`` (width floored to a
+        multiple of m) for every m in ``round_to``.
+    """
+    rows = []
+    for name in shapes or list(SHAPES):
+        shape = get_shape(name)
+        for pct in pcts:
+            width = pct_width(shape.intermediate_size, pct)
+            params = count_shape_parameters(shape, width)
+            mlp = 3 * shape.hidden_size * width * shape.num_hidden_layers
+            row = {
+                "model": name,
+                "pruning_pct": pct,
+                "width": width,
+                "expansion_ratio": width / shape.hidden_size,
+                "parameters": params,
+                "mlp_share": mlp / params,
+            }
+            row.update({f"aligned_{m}": width // m * m for m in round_to})
+            rows.append(row)
+    return pd.DataFrame(rows)

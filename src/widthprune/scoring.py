@@ -25,12 +25,21 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from difflib import get_close_matches
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
 from .models import gated_mlps
 
-__all__ = ["CRITERIA", "Criterion", "record_mlp_activations", "score"]
+__all__ = [
+    "CRITERIA",
+    "Criterion",
+    "compare_criteria",
+    "record_mlp_activations",
+    "score",
+    "scores_frame",
+]
 
 Criterion = Callable[..., dict[int, Tensor]]
 
@@ -212,3 +221,70 @@ def score(
             raise ValueError(f"Layer {i}: criterion returned non-finite scores")
         checked[i] = s
     return checked
+
+
+def scores_frame(scores: dict[str, dict[int, Tensor]]) -> pd.DataFrame:
+    """Long form of several criteria's scores: one row per (criterion, layer, neuron).
+
+    Args:
+        scores: ``{criterion name: {layer: (I,) scores}}``.
+
+    Returns:
+        Columns ``criterion, layer, neuron, score, rank_pct`` where ``rank_pct`` is the neuron's
+        percentile within its layer under that criterion (1.0 = most important).
+    """
+    frames = []
+    for name, per_layer in scores.items():
+        for layer, s in per_layer.items():
+            values = s.double().numpy()
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "criterion": name,
+                        "layer": layer,
+                        "neuron": np.arange(len(values)),
+                        "score": values,
+                        "rank_pct": pd.Series(values).rank(pct=True).to_numpy(),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def compare_criteria(scores: dict[str, dict[int, Tensor]], width: int) -> pd.DataFrame:
+    """How much two criteria agree, per layer and pair of criteria.
+
+    Args:
+        scores: ``{criterion name: {layer: (I,) scores}}`` over the same model.
+        width: neurons kept, for the overlap of kept sets.
+
+    Returns:
+        One row per (layer, criterion_a, criterion_b), a != b both ways: ``spearman`` (rank
+        correlation of the scores), ``overlap`` (fraction of the ``width`` kept neurons the two
+        share; ``width / I`` is what two random choices share on average), ``width``.
+    """
+    from scipy.stats import spearmanr
+
+    from .pruning import select_neurons
+
+    names = list(scores)
+    kept = {n: select_neurons(scores[n], width) for n in names}
+    rows = []
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            for layer in scores[a]:
+                shared = np.intersect1d(kept[a][layer].numpy(), kept[b][layer].numpy()).size
+                rho = spearmanr(scores[a][layer].numpy(), scores[b][layer].numpy()).statistic
+                rows.append(
+                    {
+                        "layer": layer,
+                        "criterion_a": a,
+                        "criterion_b": b,
+                        "spearman": float(rho),
+                        "overlap": shared / width,
+                        "width": width,
+                    }
+                )
+    return pd.DataFrame(rows)
