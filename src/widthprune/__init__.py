@@ -17,7 +17,7 @@ from .architectures import (
     get_shape,
     llama_config,
 )
-from .calibration import calibration_batches
+from .calibration import calibration_batches, calibration_texts
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
     PruneReport,
@@ -44,6 +44,7 @@ __all__ = [
     "verify_pruning",
     "PruneReport",
     "calibration_batches",
+    "calibration_texts",
     "count_parameters",
     "count_shape_parameters",
     "gated_mlps",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["calibration_batches"]
+__all__ = ["calibration_batches", "calibration_texts"]
 
 
 def calibration_batches(
@@ -58,3 +60,26 @@ def calibration_batches(
     starts = torch.randint(0, len(stream) - seq_len + 1, (n_samples,), generator=gen)
     windows = torch.stack([ids[s : s + seq_len] for s in starts.tolist()])
     return list(windows.split(batch_size))
+
+
+def calibration_texts(source: str | os.PathLike) -> list[str]:
+    """Texts to calibrate on: ``"toy"`` (held-out text of the toy world) or a text file.
+
+    A text file is split into documents at blank lines.
+
+    Raises:
+        FileNotFoundError: ``source`` is neither ``"toy"`` nor an existing file.
+        ValueError: the file holds no text.
+    """
+    if str(source) == "toy":
+        from .toy import calibration_corpus
+
+        return calibration_corpus()
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"No calibration text file at {path} (give a path or 'toy')")
+    docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
+    docs = [d for d in docs if d]
+    if not docs:
+        raise ValueError(f"{path} holds no text")
+    return docs

@@ -17,14 +17,6 @@ _DTYPES = {
 }
 
 
-def _read_texts(path: Path) -> list[str]:
-    """Documents of a text file, separated by blank lines."""
-    if not path.is_file():
-        raise SystemExit(f"error: no calibration file at {path}")
-    docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
-    return [d for d in docs if d]
-
-
 def add_prune(sub) -> None:
     p = sub.add_parser(
         "prune",
@@ -39,7 +31,7 @@ def add_prune(sub) -> None:
     p.add_argument("--criterion", default="ppm", help="scoring rule (default: ppm)")
     p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
     p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", type=Path, help="text file for activation-aware criteria")
+    p.add_argument("--calibration", help='text file (or "toy") for activation-aware criteria')
     p.add_argument("--calibration-samples", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -50,7 +42,7 @@ def add_prune(sub) -> None:
 
 
 def run_prune(args) -> int:
-    from . import calibration_batches, load, prune, save_pruned
+    from . import calibration_batches, calibration_texts, load, prune, save_pruned
     from .scoring import ACTIVATION_CRITERIA, CRITERIA
 
     if args.criterion not in CRITERIA:
@@ -60,9 +52,13 @@ def run_prune(args) -> int:
     if args.criterion in ACTIVATION_CRITERIA:
         if args.calibration is None:
             raise SystemExit(f"error: --criterion {args.criterion} needs --calibration FILE")
+        try:
+            texts = calibration_texts(args.calibration)
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"error: {err}") from err
         batches = calibration_batches(
             tok,
-            _read_texts(args.calibration),
+            texts,
             n_samples=args.calibration_samples,
             seq_len=args.seq_len,
             seed=args.seed,

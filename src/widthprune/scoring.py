@@ -287,4 +287,7 @@ def compare_criteria(scores: dict[str, dict[int, Tensor]], width: int) -> pd.Dat
                         "width": width,
                     }
                 )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    first = next(iter(scores.values()))
+    frame.attrs["intermediate_size"] = int(next(iter(first.values())).numel())
+    return frame

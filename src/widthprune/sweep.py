@@ -1,0 +1,233 @@
+"""Running the book: every chapter through papermill, and chapter 4 once per configuration.
+
+A *sweep* is the product models x criteria x (pruning percentages or expansion ratios). Each
+point is one execution of the evaluation chapter with its parameters; the executed notebook is
+kept next to the book, named by a hash of its parameters, and written only once papermill
+finished it, so a rerun skips what exists and a killed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = [
+    "CHAPTERS",
+    "SweepConfig",
+    "provenance",
+    "run_chapters",
+    "run_notebook",
+    "run_sweep",
+    "sweep_points",
+]
+
+# Chapter notebooks in reading order; chapter 4 also runs once per sweep point.
+CHAPTERS: tuple[str, ...] = (
+    "01_anatomy",
+    "02_scoring",
+    "03_pruning",
+    "04_evaluate",
+    "05_capabilities",
+    "06_correlation",
+    "07_efficiency",
+)
+EVALUATION_CHAPTER = "04_evaluate"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Which configurations to evaluate; the default is the study's seven, on the toy model."""
+
+    models: tuple[str, ...] = ("toy",)  # "toy", Hugging Face ids or local folders
+    criteria: tuple[str, ...] = ("ppm", "wanda")  # the study's rule and a contrasting one
+    pcts: tuple[float, ...] | None = (0, 10, 20, 30, 40, 50, 60)  # pruning percentages
+    ratios: tuple[float, ...] | None = None  # expansion ratios instead of percentages
+    round_to: int | None = None  # align widths to a multiple of this
+    tasks: str = "toy"  # task preset ("toy", "paper") or comma-separated lm-eval task names
+    limit: int | None = None  # items per task (None: all)
+    run: str = "toy-sweep"  # results/<run>/ and the folder of executed notebooks
+    dtype: str = "auto"  # model dtype: auto, float32, bfloat16, float16
+    device: str = "cpu"  # cpu, cuda, ...
+    seed: int = 0  # seed of evaluation and of the random criterion
+
+    def __post_init__(self):
+        if (self.pcts is None) == (self.ratios is None):
+            raise ValueError("A sweep takes pcts= or ratios=, exactly one of them.")
+        if not self.models or not self.criteria:
+            raise ValueError("A sweep needs at least one model and one criterion.")
+
+
+def sweep_points(config: SweepConfig) -> list[dict]:
+    """The parameters of chapter 4 for every point of the sweep.
+
+    The unpruned model (0 %) is one point per model, not one per criterion: its criterion is
+    recorded as ``"none"``.
+    """
+    points = []
+    common = {
+        "tasks": config.tasks,
+        "limit": config.limit,
+        "run": config.run,
+        "dtype": config.dtype,
+        "device": config.device,
+        "seed": config.seed,
+        "round_to": config.round_to,
+    }
+    for model in config.models:
+        seen = set()
+        for criterion in config.criteria:
+            for value in config.pcts if config.pcts is not None else config.ratios:
+                if config.pcts is not None:
+                    target = {"pruning_pct": float(value), "expansion_ratio": None}
+                    baseline = float(value) == 0.0
+                else:
+                    target = {"pruning_pct": None, "expansion_ratio": float(value)}
+                    baseline = False
+                point = {"model": model, "criterion": "none" if baseline else criterion}
+                point.update(target, **common)
+                key = json.dumps(point, sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    points.append(point)
+    return points
+
+
+def _slug(parameters: dict) -> str:
+    """A readable, unique file stem for a point: model, criterion, target and a hash."""
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+    model = Path(str(parameters.get("model", "model"))).name.replace(".", "-")
+    if parameters.get("pruning_pct") is not None:
+        target = f"pct{parameters['pruning_pct']:g}"
+    else:
+        target = f"ratio{parameters.get('expansion_ratio')}"
+    return f"{model}_{parameters.get('criterion')}_{target}_{digest}"
+
+
+def run_notebook(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    parameters: dict | None = None,
+    *,
+    cwd: str | os.PathLike = ".",
+    progress: bool = False,
+) -> Path:
+    """Execute ``source`` with papermill into ``output``, atomically.
+
+    papermill writes into a temporary file beside ``output``, renamed once the run finished
+    without error, so ``output`` exists only for complete runs. A failing notebook raises
+    papermill's ``PapermillExecutionError`` naming the failing cell; its partial output is kept
+    as ``<output>.failed.ipynb`` for inspection.
+    """
+    import papermill as pm
+
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise FileNotFoundError(f"No notebook at {source}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.{os.getpid()}.partial.ipynb")
+    try:
+        pm.execute_notebook(
+            str(source),
+            str(partial),
+            parameters=parameters or {},
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=progress,
+        )
+    except BaseException:
+        if partial.exists():
+            partial.replace(output.with_name(f"{output.stem}.failed.ipynb"))
+        raise
+    partial.replace(output)
+    return output
+
+
+def provenance() -> dict:
+    """Where and with what a run happened: versions, commit, machine, time."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("widthprune", "torch", "transformers", "lm_eval", "papermill"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "versions": versions,
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "machine": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    notebooks: str | os.PathLike = "notebooks",
+    out_dir: str | os.PathLike = "book/generated/sweep",
+    cwd: str | os.PathLike = ".",
+) -> list[Path]:
+    """Execute chapter 4 for every point of ``config``; skip points already executed.
+
+    Returns:
+        The executed notebooks, one per point, in sweep order.
+    """
+    source = Path(notebooks) / f"{EVALUATION_CHAPTER}.ipynb"
+    folder = Path(out_dir) / config.run
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"config": asdict(config), "provenance": provenance()}
+    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+    outputs = []
+    points = sweep_points(config)
+    for point in tqdm(points, desc=f"sweep {config.run}", unit="config"):
+        output = folder / f"{_slug(point)}.ipynb"
+        if not output.exists():
+            run_notebook(source, output, point, cwd=cwd)
+        outputs.append(output)
+    return outputs
+
+
+def run_chapters(
+    names: tuple[str, ...] = CHAPTERS,
+    *,
+    parameters: dict[str, dict] | None = None,
+    notebooks: str | os.PathLike = "notebooks",
+    out_dir: str | os.PathLike = "book/generated",
+    cwd: str | os.PathLike = ".",
+) -> dict[str, float]:
+    """Execute chapters into ``out_dir`` with optional per-chapter parameters.
+
+    Returns:
+        Seconds per chapter, in order.
+    """
+    unknown = [n for n in names if not (Path(notebooks) / f"{n}.ipynb").is_file()]
+    if unknown:
+        raise FileNotFoundError(f"No chapter notebooks {unknown} in {notebooks}")
+    seconds = {}
+    for name in tqdm(names, desc="chapters", unit="chapter"):
+        t0 = time.perf_counter()
+        run_notebook(
+            Path(notebooks) / f"{name}.ipynb",
+            Path(out_dir) / f"{name}.ipynb",
+            (parameters or {}).get(name, {}),
+            cwd=cwd,
+        )
+        seconds[name] = time.perf_counter() - t0
+    return seconds

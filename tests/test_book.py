@@ -1,0 +1,166 @@
+"""The chapters: clean sources, typed parameters, and execution under papermill."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import make_tiny_llama, make_tiny_tokenizer
+
+from widthprune.sweep import CHAPTERS, SweepConfig, run_notebook, run_sweep, sweep_points
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PARAM_LINE = re.compile(r"^[a-z_][a-z0-9_]*: [A-Za-z_\[\], |]+ = .+  # \S.*$")
+
+
+def test_every_chapter_has_a_source_notebook():
+    assert [p.stem for p in NOTEBOOKS] == list(CHAPTERS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_source_notebooks_are_clean_and_parameterized(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "outputs committed"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0] is code[0], "one parameters cell, the first code cell"
+    for line in tagged[0].source.splitlines():
+        assert PARAM_LINE.match(line), f"untyped or uncommented parameter: {line!r}"
+    assert not any(re.search(r"^\s*(def|class) ", c.source, re.M) for c in code)
+    for cell in code:
+        figure = cell.metadata.get("mystnb", {}).get("figure")
+        if figure is not None:
+            assert figure["caption"] and figure["name"].startswith("fig-")
+    assert "Solution" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt")
+    make_tiny_llama(seed=11).save_pretrained(path)
+    make_tiny_tokenizer().save_pretrained(path)
+    calib = path / "calib.txt"
+    calib.write_text(
+        "\n\n".join(" ".join(f"w{4 + (i * j) % 57}" for j in range(40)) for i in range(6))
+    )
+    return path
+
+
+def glued(nb) -> dict:
+    """Names glued by an executed notebook."""
+    names = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get("scrapbook", {})
+            if meta:
+                prefix = meta["mime_prefix"]
+                names[meta["name"]] = {
+                    k.removeprefix(prefix): v for k, v in out.get("data", {}).items()
+                }
+    return names
+
+
+@pytest.mark.parametrize(
+    "chapter, extra",
+    [
+        ("01_anatomy", {}),
+        ("02_scoring", {"seq_len": 8, "calibration_samples": 6}),
+        ("03_pruning", {}),
+    ],
+)
+def test_chapter_executes(tmp_path, tiny_checkpoint, chapter, extra):
+    parameters = {"model": str(tiny_checkpoint), **extra}
+    if chapter == "02_scoring":
+        parameters["calibration"] = str(tiny_checkpoint / "calib.txt")
+    if chapter == "03_pruning":
+        parameters["out_dir"] = str(tmp_path / "pruned")
+    out = run_notebook(ROOT / "notebooks" / f"{chapter}.ipynb", tmp_path / "out.ipynb", parameters)
+    nb = nbformat.read(out, as_version=4)
+    names = glued(nb)
+    if chapter == "01_anatomy":
+        assert names["model_params"]["text/plain"] == str(
+            2 * (2048 + 1024 + 3 * 32 * 37 + 64) + 32 + 61 * 32
+        )
+    if chapter == "03_pruning":
+        assert names["checks_passed"]["text/plain"] == "3"
+        assert (tmp_path / "pruned" / "config.json").exists()
+        assert (
+            json.loads((tmp_path / "pruned" / "config.json").read_text())["intermediate_size"] == 23
+        )
+
+
+def write_notebook(path: Path, cells: list[str], parameters: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    param = nbformat.v4.new_code_cell(parameters)
+    param.metadata["tags"] = ["parameters"]
+    nb.cells = [param] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failed_notebook_leaves_no_output(tmp_path):
+    import papermill
+
+    source = write_notebook(
+        tmp_path / "bad.ipynb", ["raise RuntimeError('stop here')"], "x: int = 1  # x"
+    )
+    with pytest.raises(papermill.PapermillExecutionError, match="stop here"):
+        run_notebook(source, tmp_path / "out" / "bad.ipynb")
+    assert not (tmp_path / "out" / "bad.ipynb").exists()
+    assert (tmp_path / "out" / "bad.failed.ipynb").exists()
+
+
+def test_sweep_points_share_one_baseline():
+    points = sweep_points(SweepConfig(criteria=("ppm", "wanda"), pcts=(0, 20, 40)))
+    assert [(p["criterion"], p["pruning_pct"]) for p in points] == [
+        ("none", 0.0),
+        ("ppm", 20.0),
+        ("ppm", 40.0),
+        ("wanda", 20.0),
+        ("wanda", 40.0),
+    ]
+    ratios = sweep_points(SweepConfig(pcts=None, ratios=(3.0, 2.4), criteria=("ppm",)))
+    assert [p["expansion_ratio"] for p in ratios] == [3.0, 2.4]
+    with pytest.raises(ValueError, match="exactly one"):
+        SweepConfig(pcts=(10,), ratios=(2.0,))
+
+
+def test_sweep_resumes_without_rerunning(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    log = tmp_path / "executions.txt"
+    params = "\n".join(
+        f"{k}: object = None  # {k}"
+        for k in (
+            "model",
+            "criterion",
+            "pruning_pct",
+            "expansion_ratio",
+            "tasks",
+            "limit",
+            "run",
+            "dtype",
+            "device",
+            "seed",
+            "round_to",
+        )
+    )
+    write_notebook(
+        notebooks / "04_evaluate.ipynb",
+        [f"open({str(log)!r}, 'a').write(f'{{criterion}} {{pruning_pct}}\\n')"],
+        params,
+    )
+    config = SweepConfig(criteria=("ppm",), pcts=(0, 50), run="t")
+    first = run_sweep(config, notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
+    assert log.read_text().splitlines() == ["none 0.0", "ppm 50.0"]
+    second = run_sweep(config, notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
+    assert second == first and len(log.read_text().splitlines()) == 2
+    record = json.loads((tmp_path / "gen" / "t" / "sweep.json").read_text())
+    assert record["config"]["pcts"] == [0, 50] and "versions" in record["provenance"]
