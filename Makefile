@@ -3,15 +3,28 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+WP := $(VENV)/bin/widthprune
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup test book sweep bench lint clean
+# `make sweep RATIOS="3.0 2.4 1.8" MODEL=meta-llama/Llama-3.2-1B TASKS=paper`
+MODEL ?= toy
+CRITERIA ?= ppm wanda
+TASKS ?= toy
+RUN ?= toy-sweep
+PCTS ?= 0 10 20 30 40 50 60
+RATIOS ?=
+LIMIT ?=
+SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),--pcts $(PCTS))
+SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
+	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),)
 
-setup: $(STAMP)
+.PHONY: setup browser test lint book chapters sweep check-book bench clean
+
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,17 +32,45 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
-test: $(STAMP)
+# Headless Chromium (Debian's package) for the browser check of the built book.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		>/dev/null; \
+	else echo "Install Chromium (apt-get install chromium) for the browser check" >&2; exit 1; fi
+
+test: setup
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
-book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+chapters: $(STAMP)
+	$(WP) chapters 01_anatomy 02_scoring 03_pruning
+
+sweep: $(STAMP)
+	$(WP) sweep $(SWEEP_ARGS)
+
+book: setup
+	@mkdir -p _build
+	@set -e; t0=$$(date +%s); \
+	stage() { s=$$(date +%s); "$$@"; echo "$$(( $$(date +%s) - s )) s  $$*" >> _build/stages.txt; }; \
+	: > _build/stages.txt; \
+	stage $(WP) chapters 01_anatomy 02_scoring 03_pruning; \
+	stage $(WP) sweep $(SWEEP_ARGS); \
+	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency \
+		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"'; \
+	stage $(VENV)/bin/jupyter-book build . -W --keep-going; \
+	stage $(WP) check-book _build/html --screenshots _build/screenshots; \
+	echo "$$(( $$(date +%s) - t0 )) s  total" >> _build/stages.txt; cat _build/stages.txt
+
+check-book: $(STAMP)
+	$(WP) check-book _build/html --screenshots _build/screenshots
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prune.py
 
 clean:
-	rm -rf _build
+	rm -rf _build book/generated

@@ -164,3 +164,13 @@ def test_sweep_resumes_without_rerunning(tmp_path):
     assert second == first and len(log.read_text().splitlines()) == 2
     record = json.loads((tmp_path / "gen" / "t" / "sweep.json").read_text())
     assert record["config"]["pcts"] == [0, 50] and "versions" in record["provenance"]
+
+
+def test_parameter_cells_are_folded(tmp_path):
+    source = write_notebook(tmp_path / "p.ipynb", ["y = x * 2"], "x: int = 1  # x")
+    out = run_notebook(source, tmp_path / "out.ipynb", {"x": 5})
+    cells = nbformat.read(out, as_version=4).cells
+    tagged = [c.metadata.get("tags", []) for c in cells]
+    assert tagged[0] == ["parameters", "hide-cell"]
+    assert tagged[1] == ["injected-parameters", "hide-cell"]
+    assert "x = 5" in cells[1].source and tagged[2] == []

@@ -38,7 +38,7 @@ def add_prune(sub) -> None:
     p.add_argument("--dtype", choices=sorted(_DTYPES), default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.set_defaults(run=run_prune)
+    p.set_defaults(run_command=run_prune)
 
 
 def run_prune(args) -> int:
@@ -83,16 +83,139 @@ def run_prune(args) -> int:
     return 0
 
 
+def add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="evaluate every (model, criterion, pct or ratio) by running chapter 4",
+        description="Run the evaluation chapter once per configuration with papermill, storing "
+        "results under results/<run>/ and executed notebooks under book/generated/sweep/<run>/; "
+        "what already exists is skipped.",
+    )
+    p.add_argument("--models", nargs="+", default=["toy"], help="models (default: toy)")
+    p.add_argument("--criteria", nargs="+", default=["ppm", "wanda"], help="scoring rules")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--pcts", nargs="+", type=float, help="pruning percentages")
+    target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
+    p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
+    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated tasks')
+    p.add_argument("--limit", type=int, default=None, help="items per task")
+    p.add_argument("--run", default=None, help="results run name (default: toy-sweep)")
+    p.add_argument("--dtype", choices=sorted(_DTYPES), default="auto")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run_command=run_sweep_command)
+
+
+def run_sweep_command(args) -> int:
+    from .sweep import SweepConfig, run_sweep
+
+    pcts = None if args.ratios else tuple(args.pcts or (0, 10, 20, 30, 40, 50, 60))
+    try:
+        config = SweepConfig(
+            models=tuple(args.models),
+            criteria=tuple(args.criteria),
+            pcts=pcts,
+            ratios=tuple(args.ratios) if args.ratios else None,
+            round_to=args.round_to,
+            tasks=args.tasks,
+            limit=args.limit,
+            run=args.run or "toy-sweep",
+            dtype=args.dtype,
+            device=args.device,
+            seed=args.seed,
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from err
+    for path in run_sweep(config):
+        print(path)
+    return 0
+
+
+def _parse_parameter(text: str) -> tuple[str, str, object]:
+    """``chapter:name=value`` with a JSON (or plain string) value."""
+    try:
+        target, value = text.split("=", 1)
+        chapter, name = target.split(":", 1)
+    except ValueError:
+        raise SystemExit(f"error: parameter {text!r} is not CHAPTER:NAME=VALUE") from None
+    try:
+        return chapter, name, json.loads(value)
+    except json.JSONDecodeError:
+        return chapter, name, value
+
+
+def add_chapters(sub) -> None:
+    p = sub.add_parser(
+        "chapters",
+        help="execute the chapter notebooks into book/generated/",
+        description="Execute chapters with papermill (in reading order) into book/generated/.",
+    )
+    p.add_argument("names", nargs="*", help="chapters to run (default: all), e.g. 02_scoring")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="CHAPTER:NAME=VALUE",
+        help="override a chapter parameter (JSON value), e.g. 04_evaluate:limit=20",
+    )
+    p.set_defaults(run_command=run_chapters_command)
+
+
+def run_chapters_command(args) -> int:
+    from .sweep import CHAPTERS, run_chapters
+
+    names = tuple(args.names) or CHAPTERS
+    parameters: dict[str, dict] = {}
+    for text in args.parameter:
+        chapter, name, value = _parse_parameter(text)
+        parameters.setdefault(chapter, {})[name] = value
+    seconds = run_chapters(names, parameters=parameters)
+    for name, s in seconds.items():
+        print(f"{name}: {s:.1f} s")
+    return 0
+
+
+def add_check_book(sub) -> None:
+    p = sub.add_parser(
+        "check-book",
+        help="open every page of the built book in headless Chromium and report problems",
+    )
+    p.add_argument("html", nargs="?", default="_build/html", type=Path)
+    p.add_argument("--screenshots", default="_build/screenshots", type=Path)
+    p.set_defaults(run_command=run_check_book)
+
+
+def run_check_book(args) -> int:
+    from .browser import check_pages
+
+    report = check_pages(args.html, screenshots=args.screenshots)
+    bad = report[~report.ok]
+    print(
+        f"{len(report)} pages opened, {len(bad)} with problems; screenshots in {args.screenshots}"
+    )
+    for row in bad.itertuples():
+        print(
+            f"  {row.page}: console errors {row.console_errors}, failed requests "
+            f"{row.failed_requests}, broken images {row.broken_images}, empty figures "
+            f"{row.empty_figures}, error outputs {row.error_outputs}"
+        )
+    return 1 if len(bad) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="widthprune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_prune(sub)
+    add_sweep(sub)
+    add_chapters(sub)
+    add_check_book(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    return args.run_command(args)
 
 
 if __name__ == "__main__":

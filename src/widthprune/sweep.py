@@ -146,8 +146,21 @@ def run_notebook(
         if partial.exists():
             partial.replace(output.with_name(f"{output.stem}.failed.ipynb"))
         raise
+    _fold_parameters(partial)
     partial.replace(output)
     return output
+
+
+def _fold_parameters(path: Path) -> None:
+    """Fold the parameter cells (defaults and papermill's injected values) in the book."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, path)
 
 
 def provenance() -> dict:
