@@ -7,10 +7,14 @@ The public API follows the path of the data::
     width = wp.target_width(model.config, pruning_pct=40)
     keep = wp.select_neurons(scores, width)           # {layer: sorted indices}
     wp.prune_mlp_(model, keep)                        # in place
+    res = wp.evaluate(model, tok, tasks="toy")        # res.summary, res.samples
 """
 
 from .architectures import SHAPES, LlamaShape, count_shape_parameters, get_shape, llama_config
 from .calibration import calibration_batches
+from .evaluation import PRESETS, EvalResult, evaluate, perplexity
+from .experiment import EvalConfig
+from .metrics import CHANCE, aggregate_samples
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
     PruneReport,
@@ -22,22 +26,33 @@ from .pruning import (
     target_width,
 )
 from .scoring import CRITERIA, record_mlp_activations, score
+from .store import evaluate_config, load_results, load_samples
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHANCE",
     "CRITERIA",
+    "EvalConfig",
+    "EvalResult",
+    "PRESETS",
     "SHAPES",
     "LlamaShape",
     "PruneReport",
+    "aggregate_samples",
     "calibration_batches",
     "count_parameters",
     "count_shape_parameters",
+    "evaluate",
+    "evaluate_config",
     "gated_mlps",
     "get_shape",
     "layer_widths",
     "llama_config",
     "load",
+    "load_results",
+    "load_samples",
+    "perplexity",
     "prune",
     "prune_mlp_",
     "random_model",
