@@ -101,16 +101,21 @@ def _manager_for(names: Sequence[str], include_path: Sequence[str | Path]):
     if all(n in local.all_tasks for n in names):
         return local
     full = _task_manager(paths, True)
-    missing = [n for n in names if n not in full.all_tasks]
-    if missing:
-        import difflib
+    check_task_names(names, full.all_tasks, paths)
+    return full
 
-        hints = {n: difflib.get_close_matches(n, full.all_tasks, n=3) for n in missing}
+
+def check_task_names(names: Sequence[str], known: Sequence[str], paths: Sequence[str] = ()):
+    """Raise a ValueError naming each unknown task with its closest known names."""
+    import difflib
+
+    missing = [n for n in names if n not in set(known)]
+    if missing:
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in missing}
         raise ValueError(
             f"Unknown task(s) {missing}; closest names: {hints}. Presets: {sorted(PRESETS)}. "
             f"Task folders searched besides lm-eval's own: {list(paths)}."
         )
-    return full
 
 
 def _load_tasks(manager, names: list[str]) -> dict:
@@ -118,7 +123,7 @@ def _load_tasks(manager, names: list[str]) -> dict:
     try:
         return manager.load(names)
     except ConnectionError as err:
-        found = re.search(r"'([^']+)'", str(err))
+        found = re.search(r"'([^' ]+)'", str(err))  # "Couldn't reach 'org/name' on the Hub"
         dataset = found.group(1) if found else str(err)
         raise FileNotFoundError(
             f"Dataset {dataset!r} (needed by tasks {names}) is neither reachable nor in the "
