@@ -114,7 +114,8 @@ def check_task_names(names: Sequence[str], known: Sequence[str], paths: Sequence
         hints = {n: difflib.get_close_matches(n, known, n=3) for n in missing}
         raise ValueError(
             f"Unknown task(s) {missing}; closest names: {hints}. Presets: {sorted(PRESETS)}. "
-            f"Task folders searched besides lm-eval's own: {list(paths)}."
+            f"Task folders searched besides lm-eval's own: {list(paths)} (the bundled toy "
+            f"suite belongs in {TASKS_DIR / 'toy'})."
         )
 
 
