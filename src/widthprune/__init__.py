@@ -7,6 +7,7 @@ The public API follows the path of the data::
     width = wp.target_width(model.config, pruning_pct=40)
     keep = wp.select_neurons(scores, width)           # {layer: sorted indices}
     wp.prune_mlp_(model, keep)                        # in place
+    res = wp.evaluate(model, tok, tasks="toy")        # res.summary, res.samples
 """
 
 from .architectures import (
@@ -18,6 +19,9 @@ from .architectures import (
     llama_config,
 )
 from .calibration import calibration_batches, calibration_texts
+from .evaluation import PRESETS, EvalResult, evaluate, perplexity
+from .experiment import EvalConfig
+from .metrics import CHANCE, aggregate_samples
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
     PruneReport,
@@ -29,35 +33,46 @@ from .pruning import (
     target_width,
 )
 from .scoring import CRITERIA, compare_criteria, record_mlp_activations, score, scores_frame
+from .store import evaluate_config, load_results, load_samples
 from .verification import masked_logits, verify_pruning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHANCE",
     "CRITERIA",
+    "PRESETS",
     "SHAPES",
+    "EvalConfig",
+    "EvalResult",
     "LlamaShape",
-    "budget_table",
-    "compare_criteria",
-    "masked_logits",
-    "scores_frame",
-    "verify_pruning",
     "PruneReport",
+    "aggregate_samples",
+    "budget_table",
     "calibration_batches",
     "calibration_texts",
+    "compare_criteria",
     "count_parameters",
     "count_shape_parameters",
+    "evaluate",
+    "evaluate_config",
     "gated_mlps",
     "get_shape",
     "layer_widths",
     "llama_config",
     "load",
+    "load_results",
+    "load_samples",
+    "masked_logits",
+    "perplexity",
     "prune",
     "prune_mlp_",
     "random_model",
     "record_mlp_activations",
     "save_pruned",
     "score",
+    "scores_frame",
     "select_neurons",
     "target_width",
+    "verify_pruning",
 ]

@@ -203,6 +203,75 @@ def run_check_book(args) -> int:
     return 1 if len(bad) else 0
 
 
+def add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a model (optionally pruned first) with lm-eval and store the result",
+        description="Load a model, prune it if a criterion and target are given, run lm-eval "
+        "and store summary, per-item samples and provenance under ROOT/RUN/<config id>/. "
+        "A configuration already stored complete is not run again.",
+    )
+    p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
+    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated names')
+    p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
+    p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
+    p.add_argument("--run", dest="run_name", default="default", help="name of the run folder")
+    p.add_argument("--root", type=Path, default=Path("results"), help="results folder")
+    p.add_argument("--criterion", default=None, help="scoring rule; omit for the baseline")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--ratio", type=float, help="target expansion ratio (width / hidden)")
+    target.add_argument("--pct", type=float, help="percentage of neurons removed per layer")
+    target.add_argument("--width", type=int, help="explicit MLP width")
+    p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
+    p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
+    p.add_argument("--calibration", default=None, help='"toy" or a text file')
+    p.add_argument("--calibration-samples", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", default="auto", help='int or "auto"')
+    p.add_argument("--include-path", action="append", default=[], help="extra task folder")
+    p.set_defaults(run_command=run_evaluate)
+
+
+def run_evaluate(args) -> int:
+    from .experiment import EvalConfig
+    from .store import evaluate_config, result_folder
+
+    tasks = args.tasks if "," not in args.tasks else tuple(args.tasks.split(","))
+    limit = args.limit
+    if limit is not None and limit >= 1:
+        limit = int(limit)
+    try:
+        config = EvalConfig(
+            model=args.model,
+            criterion=args.criterion,
+            pruning_pct=args.pct,
+            expansion_ratio=args.ratio,
+            width=args.width,
+            round_to=args.round_to,
+            rounding=args.rounding,
+            calibration=args.calibration,
+            calibration_samples=args.calibration_samples,
+            seq_len=args.seq_len,
+            tasks=tasks,
+            num_fewshot=args.num_fewshot,
+            limit=limit,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+            batch_size=int(args.batch_size) if args.batch_size.isdigit() else args.batch_size,
+            include_path=tuple(args.include_path),
+        )
+        result = evaluate_config(config, run=args.run_name, root=args.root)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from err
+    print(result.summary.to_string(index=False))
+    print(f"stored in {result_folder(config, args.run_name, args.root)}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="widthprune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep(sub)
     add_chapters(sub)
     add_check_book(sub)
+    add_evaluate(sub)
     return parser
 
 

@@ -114,3 +114,33 @@ def plot_layer_overlap(data, *, reference: str, ax=None):
 def _full_width(data) -> int:
     """The unpruned width behind a compare_criteria frame (stored in its attrs)."""
     return int(data.attrs.get("intermediate_size", data["width"].iloc[0]))
+
+
+def plot_scores_vs_chance(data, *, ax=None):
+    """One configuration's scores (bars, 95 % intervals) against each metric's chance level.
+
+    Args:
+        data: an evaluation summary (``task, metric, filter, value, stderr, chance``); metrics
+            outside [0, 1] (perplexities) are left out.
+    """
+    import numpy as np
+
+    ax = _axes(ax)
+    frame = data[(data["value"] >= 0) & (data["value"] <= 1)].copy()
+    frame["label"] = frame["task"] + " · " + frame["metric"] + _filter_suffix(frame["filter"])
+    frame = frame.sort_values("label", ascending=False).reset_index(drop=True)
+    y = np.arange(len(frame))
+    half = 1.96 * frame["stderr"].fillna(0).to_numpy()
+    ax.barh(y, frame["value"], xerr=half, color="C0", alpha=0.85, capsize=2, label="score")
+    chance = frame["chance"].to_numpy(dtype=float)
+    ax.scatter(chance, y, marker="|", s=250, color="C3", zorder=3, label="chance")
+    ax.set_yticks(y, frame["label"])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score (95 % interval)")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def _filter_suffix(filters):
+    """`` (filter)`` where lm-eval used a filter other than its default ``none``."""
+    return filters.fillna("none").map(lambda f: "" if f == "none" else f" ({f})")

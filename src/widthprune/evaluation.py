@@ -1,0 +1,296 @@
+"""Evaluation: upstream lm-eval on an in-memory model, per-item samples, quick perplexity.
+
+``evaluate`` wraps ``lm_eval.simple_evaluate`` around ``HFLM(pretrained=<model object>)``, so a
+model pruned in memory is scored without being saved. Every metric and filter lm-eval reports is
+kept (tidy ``summary``), and so is every item (tidy ``samples`` for paired statistics, raw
+``records`` with the model's outputs). How raw lm-eval items become tidy rows, and chance
+levels, live in :mod:`widthprune.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .metrics import check_sentence_splitter, tidy_samples, tidy_summary
+
+__all__ = ["PRESETS", "TASKS_DIR", "EvalResult", "evaluate", "perplexity", "resolve_tasks"]
+
+# Task YAMLs of the bundled toy suite (group ``toy``).
+TASKS_DIR = Path(__file__).parent / "tasks"
+
+# Named task lists: {task or group: shots (None = the task's own default)}.
+PRESETS: dict[str, dict[str, int | None]] = {
+    "toy": {"toy": None},
+    # The published study's protocol: MMLU and GSM8K 5-shot, the rest 0-shot.
+    "paper": {
+        "wikitext": 0,
+        "boolq": 0,
+        "lambada_openai": 0,
+        "mmlu": 5,
+        "arc_challenge": 0,
+        "hellaswag": 0,
+        "winogrande": 0,
+        "piqa": 0,
+        "truthfulqa_mc1": 0,
+        "truthfulqa_mc2": 0,
+        "gsm8k": 5,
+        "ifeval": 0,
+        "leaderboard_musr": 0,
+    },
+}
+
+_CPU_BATCH = 8  # lm-eval's "auto" probes batches at full context length: minutes on a CPU
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` returns."""
+
+    summary: pd.DataFrame  # task, metric, filter, value, stderr, n, chance
+    samples: pd.DataFrame  # task, doc_id, filter, metric, value, weight (one row per item)
+    records: list[dict] = field(repr=False)  # lm-eval's items, "task" added, prompts dropped
+    details: dict = field(repr=False)  # configs, versions, n-shot, n-samples, groups
+
+
+def resolve_tasks(
+    tasks: str | Sequence[str], num_fewshot: int | dict[str, int] | None = None
+) -> dict[str, int | None]:
+    """``{task: shots}`` from a preset name, one task name or a list of names.
+
+    Args:
+        tasks: ``"toy"``, ``"paper"``, a task/group name or a list of them.
+        num_fewshot: one shot count for every task, a dict per task, or None for the preset's
+            (``paper``) or each task's own default.
+    """
+    if isinstance(tasks, str):
+        plan = dict(PRESETS[tasks]) if tasks in PRESETS else {tasks: None}
+    else:
+        plan = {str(t): None for t in tasks}
+        if not plan:
+            raise ValueError(f"No tasks given; name a preset {sorted(PRESETS)} or task names.")
+    if isinstance(num_fewshot, int):
+        plan = dict.fromkeys(plan, num_fewshot)
+    elif isinstance(num_fewshot, dict):
+        unknown = set(num_fewshot) - set(plan)
+        if unknown:
+            raise ValueError(f"num_fewshot names tasks not requested: {sorted(unknown)}")
+        plan.update(num_fewshot)
+    return plan
+
+
+@lru_cache(maxsize=8)
+def _task_manager(include_path: tuple[str, ...], include_defaults: bool):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(include_path), include_defaults=include_defaults)
+
+
+def _manager_for(names: Sequence[str], include_path: Sequence[str | Path]):
+    """A TaskManager that knows ``names``; lm-eval's own ~14k tasks are indexed only if needed."""
+    paths = tuple(str(p) for p in [TASKS_DIR, *include_path] if Path(p).is_dir())
+    local = _task_manager(paths, False)
+    if all(n in local.all_tasks for n in names):
+        return local
+    full = _task_manager(paths, True)
+    check_task_names(names, full.all_tasks, paths)
+    return full
+
+
+def check_task_names(names: Sequence[str], known: Sequence[str], paths: Sequence[str] = ()):
+    """Raise a ValueError naming each unknown task with its closest known names."""
+    import difflib
+
+    missing = [n for n in names if n not in set(known)]
+    if missing:
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in missing}
+        raise ValueError(
+            f"Unknown task(s) {missing}; closest names: {hints}. Presets: {sorted(PRESETS)}. "
+            f"Task folders searched besides lm-eval's own: {list(paths)} (the bundled toy "
+            f"suite belongs in {TASKS_DIR / 'toy'})."
+        )
+
+
+def _load_tasks(manager, names: list[str]) -> dict:
+    """lm-eval's ``TaskManager.load``, with a missing offline dataset named in plain words."""
+    try:
+        return manager.load(names)
+    except ConnectionError as err:
+        found = re.search(r"'([^' ]+)'", str(err))  # "Couldn't reach 'org/name' on the Hub"
+        dataset = found.group(1) if found else str(err)
+        raise FileNotFoundError(
+            f"Dataset {dataset!r} (needed by tasks {names}) is neither reachable nor in the "
+            "local Hugging Face cache. Either copy a cache that holds it (download on a machine "
+            f"with network: `datasets.load_dataset({dataset!r})`, then copy ~/.cache/huggingface "
+            "or set HF_HOME), or point the task at local files: write a task YAML that "
+            "`include:`s the official one and sets `dataset_path: json` and "
+            "`dataset_kwargs: {data_files: {test: /path/items.jsonl}}`, and pass its folder "
+            "as include_path."
+        ) from err
+
+
+def _top_level(loaded: dict) -> list:
+    """The loaded tasks and groups that no other loaded group contains (what was asked for)."""
+    children = {c for kids in loaded.get("group_map", {}).values() for c in kids}
+    items = {**loaded["groups"], **loaded["tasks"]}
+    return [obj for name, obj in items.items() if name not in children]
+
+
+def evaluate(
+    model,
+    tokenizer,
+    tasks: str | Sequence[str] = "toy",
+    *,
+    num_fewshot: int | dict[str, int] | None = None,
+    limit: int | float | None = None,
+    batch_size: int | str = "auto",
+    seed: int = 0,
+    include_path: Sequence[str | Path] = (),
+    bootstrap_iters: int = 1000,
+) -> EvalResult:
+    """Run lm-eval on an in-memory model.
+
+    Args:
+        model: a causal LM (e.g. after ``wp.prune``), on the device it should run on.
+        tokenizer: its tokenizer.
+        tasks: ``"toy"`` (the bundled suite), ``"paper"`` (the published study's 13 tasks and
+            shot counts), a task or group name, or a list of them.
+        num_fewshot: see :func:`resolve_tasks`. lm-eval never overrides a task whose YAML fixes
+            0 shots (e.g. ifeval).
+        limit: items per task (int) or fraction of each task (float < 1); None for all.
+        batch_size: int or "auto" (lm-eval's probe on accelerators; 8 on a CPU).
+        seed: seeds Python, numpy, torch and lm-eval's few-shot sampler.
+        include_path: extra folders of task YAMLs (the bundled ``tasks/`` is always searched).
+        bootstrap_iters: resamples for the stderr of metrics that are not plain means.
+
+    Returns:
+        An :class:`EvalResult`.
+
+    Raises:
+        ValueError: an unknown task name (the message lists close matches).
+        FileNotFoundError: a dataset is offline and not cached, or IFEval-style scoring needs
+            nltk's ``punkt_tab`` data that is absent (the message says how to install it).
+    """
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    plan = resolve_tasks(tasks, num_fewshot)
+    device = next(model.parameters()).device
+    if batch_size == "auto" and device.type == "cpu":
+        batch_size = _CPU_BATCH
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
+    manager = _manager_for(list(plan), include_path)
+    by_shots: dict[int | None, list[str]] = {}
+    for name, shots in plan.items():
+        by_shots.setdefault(shots, []).append(name)
+    loaded = {s: _load_tasks(manager, names) for s, names in by_shots.items()}
+    for part in loaded.values():  # before any generation, so a missing file costs seconds
+        check_sentence_splitter(part["tasks"], limit)
+    merged: dict = {"records": []}
+    for shots, part in tqdm(loaded.items(), desc="shot groups", disable=len(loaded) == 1):
+        out = simple_evaluate(
+            model=lm,
+            tasks=_top_level(part),
+            num_fewshot=shots,
+            limit=limit,
+            log_samples=True,
+            task_manager=manager,
+            bootstrap_iters=bootstrap_iters,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+        for key in ("results", "configs", "versions", "n-shot", "n-samples", "group_subtasks"):
+            merged.setdefault(key, {}).update(out.get(key, {}))
+        for task, items in out["samples"].items():
+            merged["records"].extend({"task": task, **_jsonable(s)} for s in items)
+    records = merged.pop("records")
+    summary = tidy_summary(merged, records)
+    return EvalResult(summary, tidy_samples(records), records, _jsonable(merged))
+
+
+def _jsonable(obj):
+    """Plain JSON types: tuples to lists, numpy/torch scalars to Python; prompts dropped."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items() if k != "arguments"}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool):
+        return bool(obj)
+    for kind in (int, float, str):  # numpy scalars subclass these: store plain values
+        if isinstance(obj, kind):
+            return kind(obj)
+    if obj is None:
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    if callable(obj):
+        return getattr(obj, "__qualname__", repr(obj))
+    return str(obj)
+
+
+@torch.no_grad()
+def perplexity(
+    model,
+    tokenizer,
+    texts: str | Sequence[str],
+    *,
+    max_length: int = 512,
+    stride: int | None = None,
+    progress: bool = False,
+) -> float:
+    """Token-level perplexity with a sliding window, outside lm-eval.
+
+    Each text is tokenized on its own (with the tokenizer's special tokens) and scored by windows
+    of ``max_length`` tokens that advance by ``stride``; every token after the first is predicted
+    exactly once, from the window whose new part holds it, so it sees between
+    ``max_length - stride`` and ``max_length - 1`` tokens of context.
+
+    Args:
+        model: a causal LM.
+        tokenizer: its tokenizer.
+        texts: one text or a list.
+        max_length: tokens per window.
+        stride: advance per window (default ``max_length // 2``), 1 <= stride < max_length, so
+            that the first new token of a window has context.
+        progress: show a tqdm bar over windows.
+
+    Returns:
+        ``exp(total negative log-likelihood / predicted tokens)`` over all texts.
+    """
+    stride = max_length // 2 if stride is None else stride
+    if not 1 <= stride < max_length:
+        raise ValueError(f"Need 1 <= stride < max_length; got {max_length=}, {stride=}")
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    device = next(model.parameters()).device
+    windows = []  # (ids (1, n), number of tokens at its end to predict)
+    for text in texts:
+        ids = tokenizer(text, return_tensors="pt")["input_ids"]
+        done = 1  # the first token has no context: never predicted
+        for begin in range(0, ids.shape[1], stride):
+            end = min(begin + max_length, ids.shape[1])
+            if end > done:
+                windows.append((ids[:, begin:end], end - done))
+                done = end
+            if end == ids.shape[1]:
+                break
+    if not windows:
+        raise ValueError("The texts hold fewer than two tokens: nothing to predict.")
+    nll, count = 0.0, 0
+    for ids, new in tqdm(windows, desc="perplexity", disable=not progress):
+        logits = model(ids.to(device)).logits[0, :-1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        targets = ids[0, 1:].to(device)
+        token_nll = -logp.gather(1, targets[:, None])[:, 0]
+        nll += token_nll[-new:].double().sum().item()
+        count += new
+    return math.exp(nll / count)

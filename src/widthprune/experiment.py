@@ -1,0 +1,224 @@
+"""Experiment: one configuration as frozen data, its id, and the run that produces its result.
+
+A configuration names everything that changes a result (model, criterion, target width,
+rounding, calibration, tasks, shots, limit, seed, dtype, device); its id is a short hash of
+those fields, the versions of the packages that compute the numbers and a fingerprint of a
+local model's files. :func:`run_config` loads, prunes and evaluates it; the store keeps it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .evaluation import EvalResult, evaluate
+
+__all__ = ["EvalConfig", "run_config"]
+
+_ID_PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")  # versions in the config id
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluated configuration; a baseline has no criterion and no target."""
+
+    model: str = "toy"  # "toy", a Hugging Face id or a local checkpoint folder
+    criterion: str | None = None  # scoring rule (widthprune.CRITERIA); None = baseline
+    pruning_pct: float | None = None  # percentage of neurons removed per layer
+    expansion_ratio: float | None = None  # target width / hidden size
+    width: int | None = None  # explicit target width
+    round_to: int | None = None  # align the width to a multiple
+    rounding: str = "floor"  # "floor" or "nearest", with round_to
+    calibration: str | None = None  # None, "toy" (the toy world's text) or a text file path
+    calibration_samples: int = 64  # windows for activation-aware criteria
+    seq_len: int = 256  # tokens per calibration window
+    tasks: str | tuple[str, ...] = "toy"  # preset name or task names
+    num_fewshot: int | tuple[tuple[str, int], ...] | None = None  # shots; None = preset/task's
+    limit: int | float | None = None  # items per task (or fraction); None = all
+    seed: int = 0  # seeds pruning ties, calibration windows and lm-eval
+    dtype: str = "float32"  # parameter dtype while pruning and evaluating
+    device: str = "cpu"  # where the model runs
+    batch_size: int | str = "auto"  # lm-eval batch size
+    include_path: tuple[str, ...] = ()  # extra folders of task YAMLs
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        for name in ("pruning_pct", "expansion_ratio"):
+            if getattr(self, name) is not None:
+                put(name, float(getattr(self, name)))
+        if not isinstance(self.tasks, str):
+            put("tasks", tuple(self.tasks))
+        if isinstance(self.num_fewshot, dict):
+            put("num_fewshot", tuple(sorted(self.num_fewshot.items())))
+        put("include_path", tuple(str(Path(p).resolve()) for p in self.include_path))
+        targets = [self.pruning_pct, self.expansion_ratio, self.width]
+        given = sum(t is not None for t in targets)
+        if given > 1:
+            raise ValueError("Give at most one of pruning_pct, expansion_ratio, width.")
+        if (given == 1) != (self.criterion is not None):
+            raise ValueError(
+                "A pruned configuration needs a criterion and one target (pruning_pct, "
+                "expansion_ratio or width); a baseline has neither. Got "
+                f"criterion={self.criterion!r}, targets={targets}."
+            )
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+
+    @property
+    def label(self) -> str:
+        """A short readable name, e.g. ``baseline`` or ``ppm-pct40``."""
+        if self.criterion is None:
+            return "baseline"
+        for key, value in (("pct", self.pruning_pct), ("ratio", self.expansion_ratio)):
+            if value is not None:
+                return f"{self.criterion}-{key}{value:g}"
+        return f"{self.criterion}-w{self.width}"
+
+    def identity(self) -> dict:
+        """Everything the id hashes: the fields, package versions, the model's fingerprint."""
+        return {
+            "config": dataclasses.asdict(self),
+            "versions": {p: _version(p) for p in _ID_PACKAGES},
+            "model_fingerprint": _fingerprint(self.model),
+        }
+
+    @property
+    def config_id(self) -> str:
+        """12 hex digits of the SHA-256 of :meth:`identity` (stable across processes)."""
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package.replace("_", "-"))
+    except PackageNotFoundError:
+        return "absent"
+
+
+def _fingerprint(model: str) -> str:
+    """Local checkpoints: names, sizes and first/last MiB of each file; hub ids: the id."""
+    from .models import TOY_CHECKPOINT
+
+    folder = TOY_CHECKPOINT if model == "toy" else Path(model)
+    if not folder.is_dir():
+        return f"id:{model}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder)}:{size}".encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                digest.update(fh.read())
+    return digest.hexdigest()[:16]
+
+
+def _calibration_texts(spec: str) -> list[str]:
+    if spec == "toy":
+        try:
+            from .toy import calibration_texts
+        except ImportError as err:
+            raise FileNotFoundError(
+                "calibration='toy' needs the toy world's text (widthprune.toy.calibration_texts),"
+                " which this installation lacks; pass the path of a text file instead."
+            ) from err
+        return list(calibration_texts())
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"No calibration text file at {path} (or use 'toy').")
+    docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
+    return [d for d in docs if d]
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
+    """Load, prune and evaluate; returns the result and its provenance."""
+    import torch
+
+    from . import calibration_batches, load, prune
+
+    t0 = time.perf_counter()
+    dtype = None if config.dtype == "auto" else getattr(torch, config.dtype)
+    model, tok = load(config.model, dtype=dtype, device=config.device)
+    t1 = time.perf_counter()
+    report = None
+    if config.criterion is not None:
+        batches = None
+        if config.calibration is not None:
+            batches = calibration_batches(
+                tok,
+                _calibration_texts(config.calibration),
+                n_samples=config.calibration_samples,
+                seq_len=config.seq_len,
+                seed=config.seed,
+            )
+        report = prune(
+            model,
+            criterion=config.criterion,
+            pruning_pct=config.pruning_pct,
+            expansion_ratio=config.expansion_ratio,
+            width=config.width,
+            round_to=config.round_to,
+            rounding=config.rounding,
+            calibration=batches,
+            seed=config.seed,
+            progress=True,
+        ).to_dict()
+    t2 = time.perf_counter()
+    shots = config.num_fewshot
+    result = evaluate(
+        model,
+        tok,
+        config.tasks,
+        num_fewshot=dict(shots) if isinstance(shots, tuple) else shots,
+        limit=config.limit,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        include_path=config.include_path,
+    )
+    t3 = time.perf_counter()
+    device = next(model.parameters()).device
+    provenance = {
+        "versions": {
+            p: _version(p) for p in (*_ID_PACKAGES, "datasets", "numpy", "pandas", "nltk")
+        },
+        "python": platform.python_version(),
+        "git_commit": _git_commit(),
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.machine()} CPU, {os.cpu_count()} cores",
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "seconds": {"load": t1 - t0, "prune": t2 - t1, "evaluate": t3 - t2, "total": t3 - t0},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "width": model.config.intermediate_size,
+        "hidden_size": model.config.hidden_size,
+        "prune_report": report,
+        "lm_eval": result.details,
+    }
+    return result, provenance

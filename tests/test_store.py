@@ -1,0 +1,272 @@
+"""The results store: config ids, atomic folders, reuse, killed runs, two processes at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
+
+import widthprune as wp
+import widthprune.store as store
+from widthprune.experiment import EvalConfig
+from widthprune.metrics import SAMPLE_COLUMNS, SUMMARY_COLUMNS, tidy_summary
+
+SRC = Path(wp.__file__).resolve().parent.parent
+FILES = {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json", "COMPLETE"}
+
+# A child process: evaluate one configuration, logging each real run; optionally hold inside
+# the run until a file appears, or hang just before the completion marker is written.
+CHILD = """
+import json, os, sys, time
+import widthprune.store as store
+from widthprune.experiment import EvalConfig
+config, mode, log, root = EvalConfig(**json.loads(sys.argv[1])), *sys.argv[2:5]
+real_run, real_sha = store.run_config, store._sha256
+def run(c):
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()}\\n")
+    while mode == "hold" and not os.path.exists(log + ".go"):
+        time.sleep(0.05)
+    return real_run(c)
+def sha(path):
+    if mode == "hang" and ".tmp-" in str(path):
+        open(log + ".ready", "w").close()
+        time.sleep(600)
+    return real_sha(path)
+store.run_config, store._sha256 = run, sha
+res = store.evaluate_config(config, run="r", root=root)
+print(json.dumps({"id": config.config_id, "values": res.summary["value"].tolist()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("byte-model")
+    make_byte_llama().save_pretrained(folder)
+    make_byte_tokenizer().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory):
+    return write_tasks(tmp_path_factory.mktemp("tasks"))
+
+
+@pytest.fixture(scope="module")
+def configs(model_dir, tasks_dir):
+    base = EvalConfig(model=str(model_dir), tasks=("tiny",), include_path=(str(tasks_dir),))
+    pruned = dataclasses.replace(base, criterion="ppm", pruning_pct=40)
+    return base, pruned
+
+
+@pytest.fixture(scope="module")
+def stored(configs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    for config in configs:
+        store.evaluate_config(config, run="r", root=root)
+    return root
+
+
+def _child(config: EvalConfig, mode: str, log: Path, root: Path, stderr=None):
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1"}
+    env["HF_DATASETS_OFFLINE"] = "1"
+    args = json.dumps(dataclasses.asdict(config))
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, args, mode, str(log), str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr if stderr is not None else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _wait_for(predicate, what: str, timeout: float = 120.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_config_id_changes_with_every_result_field(configs):
+    base, _ = configs
+    changed = {
+        "model": "toy",
+        "criterion": "ppm",
+        "rounding": "nearest",
+        "calibration": "toy",
+        "calibration_samples": 8,
+        "seq_len": 32,
+        "tasks": ("tiny_text",),
+        "num_fewshot": 1,
+        "limit": 3,
+        "seed": 1,
+        "dtype": "bfloat16",
+        "device": "cuda",
+        "batch_size": 2,
+        "include_path": (),
+    }
+    targets = {"pruning_pct": 40, "expansion_ratio": 0.5, "width": 20}
+    ids = {base.config_id}
+    for name, value in changed.items():
+        extra = {"pruning_pct": 10} if name == "criterion" else {}
+        ids.add(dataclasses.replace(base, **{name: value}, **extra).config_id)
+    for name, value in targets.items():
+        ids.add(dataclasses.replace(base, criterion="ppm", **{name: value}).config_id)
+        ids.add(dataclasses.replace(base, criterion="l2", **{name: value}).config_id)
+    ids.add(dataclasses.replace(base, criterion="ppm", width=20, round_to=8).config_id)
+    assert len(ids) == 1 + len(changed) + 2 * len(targets) + 1
+    assert {f.name for f in dataclasses.fields(EvalConfig)} == set(changed) | set(targets) | {
+        "round_to"
+    }
+    # equal values spelled differently are one configuration
+    a = dataclasses.replace(base, criterion="ppm", pruning_pct=40, num_fewshot={"x": 1})
+    b = dataclasses.replace(base, criterion="ppm", pruning_pct=40.0, num_fewshot=(("x", 1),))
+    assert a.config_id == b.config_id and a.label == "ppm-pct40"
+
+
+def test_config_id_follows_package_versions_and_model_files(configs, model_dir, monkeypatch):
+    base, _ = configs
+    before = base.config_id
+    monkeypatch.setattr("widthprune.experiment._version", lambda p: "0.0-other")
+    assert base.config_id != before
+    monkeypatch.undo()
+    assert base.config_id == before
+    copy = model_dir.parent / "byte-model-copy"
+    shutil.copytree(model_dir, copy)
+    moved = dataclasses.replace(base, model=str(copy))
+    first = moved.config_id
+    with (copy / "config.json").open("a") as fh:
+        fh.write("\n")
+    assert dataclasses.replace(base, model=str(copy)).config_id != first
+
+
+def test_invalid_configs_say_what_is_wrong():
+    with pytest.raises(ValueError, match="at most one"):
+        EvalConfig(criterion="ppm", pruning_pct=10, expansion_ratio=2.0)
+    with pytest.raises(ValueError, match="baseline has neither"):
+        EvalConfig(criterion="ppm")
+    with pytest.raises(ValueError, match="baseline has neither"):
+        EvalConfig(pruning_pct=10)
+    with pytest.raises(ValueError, match="dtype"):
+        EvalConfig(dtype="float64")
+
+
+def test_folder_layout_and_round_trip(stored, configs):
+    base, pruned = configs
+    folder = store.result_folder(pruned, "r", stored)
+    assert {p.name for p in folder.iterdir()} == FILES
+    identity = json.loads((folder / "config.json").read_text())
+    assert identity["id"] == pruned.config_id and identity["config"]["pruning_pct"] == 40.0
+    assert identity["versions"]["lm_eval"] == "0.4.13"
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["width"] == wp.target_width(make_byte_llama().config, pruning_pct=40)
+    assert provenance["prune_report"]["criterion"] == "ppm"
+    assert set(provenance["seconds"]) == {"load", "prune", "evaluate", "total"}
+    res = store.evaluate_config(pruned, run="r", root=stored)
+    again = tidy_summary(res.details, res.records)
+    pd.testing.assert_frame_equal(res.summary, again)
+    with gzip.open(folder / "samples.jsonl.gz", "rt") as fh:
+        assert sum(1 for _ in fh) == len(res.records) == 12 + 5
+
+
+def test_complete_result_is_reused_and_damage_is_redone(stored, configs, tmp_path, monkeypatch):
+    base, _ = configs
+    root = tmp_path / "results"
+    shutil.copytree(stored, root)
+    runs = []
+    real = store.run_config
+    monkeypatch.setattr(store, "run_config", lambda c: runs.append(c) or real(c))
+    first = store.evaluate_config(base, run="r", root=root)
+    assert runs == []
+    folder = store.result_folder(base, "r", root)
+    with gzip.open(folder / "samples.jsonl.gz", "wt") as fh:  # damaged: one item left
+        fh.write(json.dumps(first.records[0]) + "\n")
+    redone = store.evaluate_config(base, run="r", root=root)
+    assert runs == [base]
+    pd.testing.assert_frame_equal(redone.summary, first.summary)
+    pd.testing.assert_frame_equal(redone.samples, first.samples)
+    (folder / "COMPLETE").unlink()  # a folder without its marker is not a result
+    with pytest.warns(UserWarning, match=folder.name):
+        assert set(wp.load_results("r", root)["config_id"]) == {configs[1].config_id}
+
+
+def test_load_results_and_samples_are_tidy(stored, configs):
+    base, pruned = configs
+    frame = wp.load_results("r", stored)
+    fields = [f.name for f in dataclasses.fields(EvalConfig)]
+    assert list(frame.columns) == [
+        "config_id",
+        "label",
+        *fields,
+        "final_width",
+        "final_ratio",
+        *SUMMARY_COLUMNS,
+    ]
+    assert set(frame["label"]) == {"baseline", "ppm-pct40"}
+    widths = frame.groupby("label")["final_width"].first().to_dict()
+    assert widths == {"baseline": 37, "ppm-pct40": 23}
+    assert frame.query("label == 'baseline'")["pruning_pct"].isna().all()
+    samples = wp.load_samples("r", stored)
+    assert list(samples.columns) == ["config_id", "label", *SAMPLE_COLUMNS]
+    assert len(samples) == 2 * (12 * 2 + 5 * 3)
+
+
+def test_killed_run_leaves_nothing_complete(configs, tmp_path):
+    base, _ = configs
+    root, log = tmp_path / "results", tmp_path / "log"
+    child = _child(base, "hang", log, root)
+    try:
+        _wait_for(lambda: Path(f"{log}.ready").exists() or child.poll() is not None, "the write")
+        assert child.poll() is None, "the child ended before it was killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        child.kill()
+    folder = store.result_folder(base, "r", root)
+    assert not folder.exists()
+    assert len(list((root / "r").glob(f".tmp-{folder.name}-*"))) == 1  # the half-written one
+    assert wp.load_results("r", root).empty and wp.load_samples("r", root).empty
+    res = store.evaluate_config(base, run="r", root=root)  # the lock died with the child
+    assert {p.name for p in folder.iterdir()} == FILES
+    assert not list((root / "r").glob(".tmp-*"))
+    assert set(res.summary["task"]) == {"tiny", "tiny_knowledge", "tiny_text"}
+
+
+def test_two_processes_on_one_config(configs, tmp_path):
+    _, pruned = configs
+    root, log = tmp_path / "results", tmp_path / "log"
+    errs = [tmp_path / f"{i}.err" for i in range(2)]
+    # both start at once; whichever locks first holds inside its run until told to go on
+    procs = [_child(pruned, "hold", log, root, stderr=e.open("w")) for e in errs]
+    try:
+        waiting = "waiting for another process"
+        _wait_for(
+            lambda: (
+                (log.exists() and any(waiting in e.read_text() for e in errs))
+                or any(p.poll() is not None for p in procs)
+            ),
+            "one process to run and the other to block on the lock",
+        )
+        Path(f"{log}.go").touch()
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [p.returncode for p in procs] == [0, 0]
+    assert len(log.read_text().split()) == 1  # one evaluation; the other process reused it
+    one, two = (json.loads(o) for o in outs)
+    assert one == two
+    assert one["id"] == pruned.config_id  # the id is the same in every process
+    assert {p.name for p in store.result_folder(pruned, "r", root).iterdir()} == FILES
