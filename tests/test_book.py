@@ -174,3 +174,17 @@ def test_parameter_cells_are_folded(tmp_path):
     assert tagged[0] == ["parameters", "hide-cell"]
     assert tagged[1] == ["injected-parameters", "hide-cell"]
     assert "x = 5" in cells[1].source and tagged[2] == []
+
+
+def test_point_config_maps_chapter_parameters():
+    from widthprune.sweep import point_config
+
+    base = point_config(model="toy", criterion="none", pruning_pct=0.0)
+    assert base.criterion is None and base.pruning_pct is None and base.label == "baseline"
+    assert point_config(model="toy", criterion="ppm", pruning_pct=0.0).label == "baseline"
+    ppm = point_config(model="toy", criterion="ppm", pruning_pct=40.0, calibration="x.txt")
+    assert (ppm.label, ppm.calibration) == ("ppm-pct40", None)
+    wanda = point_config(model="toy", criterion="wanda", expansion_ratio=2.4, tasks="a, b")
+    assert (wanda.label, wanda.calibration, wanda.tasks) == ("wanda-ratio2.4", "toy", ("a", "b"))
+    # the calibration file of a weight criterion does not change its id
+    assert ppm.config_id == point_config(model="toy", criterion="ppm", pruning_pct=40.0).config_id

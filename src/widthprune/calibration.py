@@ -72,9 +72,14 @@ def calibration_texts(source: str | os.PathLike) -> list[str]:
         ValueError: the file holds no text.
     """
     if str(source) == "toy":
-        from .toy import calibration_corpus
-
-        return calibration_corpus()
+        try:
+            from .toy import calibration_texts as toy_texts
+        except ImportError as err:
+            raise FileNotFoundError(
+                "calibration='toy' needs the toy world's text (widthprune.toy), which this "
+                "installation lacks; pass the path of a text file instead."
+            ) from err
+        return list(toy_texts())
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"No calibration text file at {path} (give a path or 'toy')")

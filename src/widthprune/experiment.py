@@ -89,7 +89,7 @@ class EvalConfig:
         """Everything the id hashes: the fields, package versions, the model's fingerprint."""
         return {
             "config": dataclasses.asdict(self),
-            "versions": {p: _version(p) for p in _ID_PACKAGES},
+            "versions": {p: package_version(p) for p in _ID_PACKAGES},
             "model_fingerprint": _fingerprint(self.model),
         }
 
@@ -100,7 +100,7 @@ class EvalConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return version(package.replace("_", "-"))
     except PackageNotFoundError:
@@ -126,24 +126,7 @@ def _fingerprint(model: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _calibration_texts(spec: str) -> list[str]:
-    if spec == "toy":
-        try:
-            from .toy import calibration_texts
-        except ImportError as err:
-            raise FileNotFoundError(
-                "calibration='toy' needs the toy world's text (widthprune.toy.calibration_texts),"
-                " which this installation lacks; pass the path of a text file instead."
-            ) from err
-        return list(calibration_texts())
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"No calibration text file at {path} (or use 'toy').")
-    docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
-    return [d for d in docs if d]
-
-
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     here = Path(__file__).parent
     try:
         out = subprocess.run(
@@ -161,7 +144,7 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
     """Load, prune and evaluate; returns the result and its provenance."""
     import torch
 
-    from . import calibration_batches, load, prune
+    from . import calibration_batches, calibration_texts, load, prune
 
     t0 = time.perf_counter()
     dtype = None if config.dtype == "auto" else getattr(torch, config.dtype)
@@ -173,7 +156,7 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
         if config.calibration is not None:
             batches = calibration_batches(
                 tok,
-                _calibration_texts(config.calibration),
+                calibration_texts(config.calibration),
                 n_samples=config.calibration_samples,
                 seq_len=config.seq_len,
                 seed=config.seed,
@@ -206,10 +189,10 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
     device = next(model.parameters()).device
     provenance = {
         "versions": {
-            p: _version(p) for p in (*_ID_PACKAGES, "datasets", "numpy", "pandas", "nltk")
+            p: package_version(p) for p in (*_ID_PACKAGES, "datasets", "numpy", "pandas", "nltk")
         },
         "python": platform.python_version(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"{platform.machine()} CPU, {os.cpu_count()} cores",

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 __all__ = [
     "CHAPTERS",
     "SweepConfig",
+    "point_config",
     "provenance",
     "run_chapters",
     "run_notebook",
@@ -100,6 +100,45 @@ def sweep_points(config: SweepConfig) -> list[dict]:
     return points
 
 
+def point_config(
+    *,
+    model: str,
+    criterion: str,
+    pruning_pct: float | None = None,
+    expansion_ratio: float | None = None,
+    round_to: int | None = None,
+    tasks: str = "toy",
+    limit: int | None = None,
+    dtype: str = "auto",
+    device: str = "cpu",
+    seed: int = 0,
+    calibration: str = "toy",
+):
+    """The :class:`~widthprune.EvalConfig` of one sweep point (chapter 4's parameters).
+
+    ``criterion="none"`` or a target of 0 % means the unpruned model. A comma in ``tasks``
+    separates task names. Calibration text is recorded only for criteria that read it, so a
+    weight criterion's configuration does not change with it.
+    """
+    from .experiment import EvalConfig
+    from .scoring import ACTIVATION_CRITERIA
+
+    baseline = criterion == "none" or (pruning_pct == 0 and expansion_ratio is None)
+    return EvalConfig(
+        model=model,
+        criterion=None if baseline else criterion,
+        pruning_pct=None if baseline else pruning_pct,
+        expansion_ratio=None if baseline else expansion_ratio,
+        round_to=None if baseline else round_to,
+        calibration=calibration if criterion in ACTIVATION_CRITERIA and not baseline else None,
+        tasks=tuple(t.strip() for t in tasks.split(",")) if "," in tasks else tasks,
+        limit=limit,
+        seed=seed,
+        dtype=dtype,
+        device=device,
+    )
+
+
 def _slug(parameters: dict) -> str:
     """A readable, unique file stem for a point: model, criterion, target and a hash."""
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
@@ -165,26 +204,16 @@ def _fold_parameters(path: Path) -> None:
 
 def provenance() -> dict:
     """Where and with what a run happened: versions, commit, machine, time."""
-    from importlib.metadata import PackageNotFoundError, version
+    from .experiment import git_commit, package_version
 
-    versions = {}
-    for name in ("widthprune", "torch", "transformers", "lm_eval", "papermill"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
     return {
-        "versions": versions,
-        "git_commit": commit,
+        "versions": {
+            name: package_version(name)
+            for name in ("widthprune", "torch", "transformers", "lm_eval", "papermill")
+        },
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "machine": platform.platform(),
-        "processor": platform.machine(),
         "cpus": os.cpu_count(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
