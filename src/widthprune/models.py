@@ -120,7 +120,7 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
     Args:
         name_or_path: ``"toy"`` (the bundled model), a local checkpoint folder, or a Hugging Face
             hub id such as ``"meta-llama/Llama-3.2-1B"``.
-        dtype: parameter dtype; ``None`` keeps the checkpoint's.
+        dtype: parameter dtype; ``None`` keeps the checkpoint's (float32 for the toy).
         device: where to put the model; ``None`` leaves it on the CPU.
 
     Returns:
@@ -140,6 +140,8 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
                 "Create it with `widthprune toy train`."
             )
         source = str(TOY_CHECKPOINT)
+        # stored in float16 to stay small; computed in float32 like the other CPU models
+        dtype = torch.float32 if dtype is None else dtype
     is_local = Path(source).exists()
     if not is_local and Path(source).is_absolute():
         raise FileNotFoundError(f"No checkpoint folder at {source}")
