@@ -8,6 +8,7 @@ scores. Frames in and out are tidy, as in :mod:`widthprune.stats`.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -82,8 +83,10 @@ def compare_items(
         row = {"task": task, "metric": metric, "estimate": float(np.mean(vb - va)), "n": len(va)}
         if len(va) > 1 and np.ptp(vb - va) > 0:
             kw = dict(paired=True, n_resamples=n_resamples, method="percentile", batch=200, rng=rng)
-            boot = st.bootstrap((va, vb), _mean_diff, confidence_level=confidence, **kw)
-            dz = st.bootstrap((va, vb), _d_z, confidence_level=confidence, **kw)
+            with warnings.catch_warnings():  # resamples with no spread give NaN, dropped below
+                warnings.simplefilter("ignore", st.DegenerateDataWarning)
+                boot = st.bootstrap((va, vb), _mean_diff, confidence_level=confidence, **kw)
+                dz = st.bootstrap((va, vb), _d_z, confidence_level=confidence, **kw)
             lo, hi = np.nanpercentile(dz.bootstrap_distribution, [tail, 100 - tail])
             row |= {
                 "ci_low": boot.confidence_interval.low,

@@ -74,8 +74,8 @@ def correlation(
     Args:
         x, y: paired observations, shape (n,), n >= 3.
         seed: seeds the bootstrap and the permutation test.
-        n_resamples: bootstrap resamples and permutation draws (the permutation test is exact
-            when n! is smaller).
+        n_resamples: bootstrap resamples and permutation draws (the permutation test is
+            exact when every pairing fits in that number).
         confidence: level of the bootstrap interval.
 
     Returns:
