@@ -21,6 +21,7 @@ from .pruning import (
     select_neurons,
     target_width,
 )
+from .published import build_published_tables, published
 from .scoring import CRITERIA, record_mlp_activations, score
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "SHAPES",
     "LlamaShape",
     "PruneReport",
+    "build_published_tables",
     "calibration_batches",
     "count_parameters",
     "count_shape_parameters",
@@ -40,6 +42,7 @@ __all__ = [
     "load",
     "prune",
     "prune_mlp_",
+    "published",
     "random_model",
     "record_mlp_activations",
     "save_pruned",
