@@ -106,3 +106,14 @@ def test_rebuild_is_identical(tmp_path):
         assert (tmp_path / name).read_bytes() == (data / name).read_bytes(), name
     tables = build_published_tables(REFERENCE)
     assert set(tables) == set(KINDS)
+
+
+def test_cli_prints_and_rebuilds(tmp_path, capsys):
+    from widthprune.cli import main
+
+    assert main(["published", "--kind", "criteria"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("model,pruning_pct,width,hidden_size")
+    assert "PPM" in printed and printed.count("\n") == len(published("criteria")) + 1
+    with pytest.raises(SystemExit, match="no paper-repo-data"):
+        main(["published", "--rebuild", str(tmp_path)])
