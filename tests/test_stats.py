@@ -211,3 +211,54 @@ def test_toy_sections_on_synthetic_frames():
         tasks=TOY_TASKS,
     )
     assert dich.set_index("task").loc["toy_knowledge", "direction"] == "falls"
+
+
+def test_chance_interval_is_two_sided():
+    out = chance_floor(
+        pd.DataFrame({"task": ["mmlu"], "metric": ["acc"], "value": [0.3], "n": [1000]})
+    )
+    ci = st.binomtest(300, 1000).proportion_ci(0.95, method="wilson")
+    assert out.ci_low.iloc[0] == pytest.approx(ci.low - 0.25)
+    assert out.ci_high.iloc[0] == pytest.approx(ci.high - 0.25)
+
+
+def test_plots_draw_one_mark_per_row():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from widthprune import plotting
+
+    pairs = pd.DataFrame(
+        {
+            "model": ["a"] * 3,
+            "pruning_pct": [0, 10, 20],
+            "x": [0.5, 0.3, 0.25],
+            "y": [0.4, 0.42, 0.45],
+        }
+    )
+    ax = plotting.plot_pair(pairs, x="x", y="y", x_chance=0.25)
+    assert len(ax.texts) == 3 and len(ax.collections[0].get_offsets()) == 3
+    rows = pd.DataFrame(
+        {
+            "scope": ["s1", "s2"],
+            "estimate": [0.1, -0.2],
+            "ci_low": [0.0, -0.4],
+            "ci_high": [0.2, 0.1],
+        }
+    )
+    ax = plotting.plot_intervals(rows, y="scope")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["s1", "s2"]
+    change = baseline_change(
+        pd.DataFrame(
+            {
+                "model": "m",
+                "task": ["t"] * 3,
+                "metric": "acc",
+                "pruning_pct": [0, 10, 20],
+                "value": [0.5, 0.4, 0.3],
+                "n": 100,
+            }
+        )
+    )
+    ax = plotting.plot_change(change, hue="task", style="model")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [-0.1, -0.2])

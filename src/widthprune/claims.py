@@ -7,6 +7,8 @@ sweep's results store give it). Frames out are tidy, as in :mod:`widthprune.stat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy import stats as st
@@ -19,8 +21,10 @@ __all__ = [
     "TOY_TASKS",
     "correlation_robustness",
     "dichotomy",
+    "load_toy",
     "pair_scores",
     "toy_paired",
+    "toy_status",
     "verdicts",
 ]
 
@@ -295,3 +299,45 @@ def verdicts(results: pd.DataFrame, *, seed: int = 0, n_resamples: int = 9999) -
         },
     ]
     return pd.DataFrame(rows)
+
+
+def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The toy sweep's results and per-item samples, or None when the run has no results.
+
+    Args:
+        run: name of the run folder under ``root``.
+        root: the results store.
+
+    Returns:
+        (results, samples): the run's long results (with a ``config`` column naming each
+        configuration's folder) and the per-item samples of every configuration (config, task,
+        doc_id, metric, value), read from ``<root>/<run>/<config>/samples.jsonl.gz``.
+    """
+    folder = Path(root) / run
+    files = sorted(folder.glob("*/samples.jsonl.gz"))
+    if not files:
+        return None
+    from .evaluation import load_results
+
+    results = load_results(run)
+    if "config" not in results:
+        raise ValueError(f"results of {run!r} have no 'config' column to pair samples with")
+    samples = pd.concat(
+        [pd.read_json(f, lines=True).assign(config=f.parent.name) for f in files],
+        ignore_index=True,
+    )
+    return results, samples[["config", "task", "doc_id", "metric", "value"]]
+
+
+def toy_status(toy, run: str) -> str:
+    """One sentence for the book saying whether the toy section ran, and on what."""
+    if toy is None:
+        return (
+            f"No results of the run {run!r} were found, so the toy section below is skipped; "
+            "run the sweep first (or pass toy_run) to fill it."
+        )
+    results, samples = toy
+    return (
+        f"The toy section below analyses the run {run!r}: {results['config'].nunique()} "
+        f"configurations and {len(samples)} per-item scores."
+    )

@@ -237,8 +237,9 @@ def chance_floor(
         if math.isnan(c):
             res.append((math.nan, math.nan, math.nan, "no chance level"))
         elif n is not None and not pd.isna(n) and 0 < c < 1:
-            test = st.binomtest(round(v * n), int(n), c, alternative="greater")
-            ci = test.proportion_ci(confidence, method="wilson")
+            k = round(v * n)
+            test = st.binomtest(k, int(n), c, alternative="greater")
+            ci = st.binomtest(k, int(n), c).proportion_ci(confidence, method="wilson")
             res.append((ci.low - c, ci.high - c, test.pvalue, "exact binomial (one-sided)"))
         elif not math.isnan(s) and s > 0:
             res.append((v - c - z * s, v - c + z * s, st.norm.sf((v - c) / s), "z (one-sided)"))
