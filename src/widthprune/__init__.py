@@ -32,6 +32,7 @@ from .pruning import (
     select_neurons,
     target_width,
 )
+from .published import build_published_tables, published
 from .scoring import CRITERIA, compare_criteria, record_mlp_activations, score, scores_frame
 from .store import evaluate_config, load_results, load_samples
 from .verification import masked_logits, verify_pruning
@@ -49,6 +50,7 @@ __all__ = [
     "PruneReport",
     "aggregate_samples",
     "budget_table",
+    "build_published_tables",
     "calibration_batches",
     "calibration_texts",
     "compare_criteria",
@@ -67,6 +69,7 @@ __all__ = [
     "perplexity",
     "prune",
     "prune_mlp_",
+    "published",
     "random_model",
     "record_mlp_activations",
     "save_pruned",

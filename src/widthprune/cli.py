@@ -269,6 +269,8 @@ def run_evaluate(args) -> int:
         raise SystemExit(f"error: {err}") from err
     print(result.summary.to_string(index=False))
     print(f"stored in {result_folder(config, args.run_name, args.root)}", file=sys.stderr)
+
+
 def add_toy(sub) -> None:
     p = sub.add_parser(
         "toy",
@@ -321,6 +323,36 @@ def run_toy(args) -> int:
     last = log[-1]
     print(f"trained {last['step']} steps in {last['seconds']} s, final loss {last['loss']}")
     print(f"saved to {out}; task data in {paths['knowledge'].parent}", file=sys.stderr)
+
+
+def add_published(sub) -> None:
+    p = sub.add_parser(
+        "published",
+        help="print the published Llama-3.2 results as CSV, or rebuild the package's tables",
+        description="Print one of the published tables (benchmarks, efficiency, criteria) as "
+        "CSV, or rebuild all of them from the study's result files with --rebuild.",
+    )
+    p.add_argument("--kind", default="benchmarks", help="benchmarks, efficiency or criteria")
+    p.add_argument(
+        "--rebuild", type=Path, metavar="REFERENCE_DIR", help="folder holding paper-repo-data/"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="where --rebuild writes (default: package)"
+    )
+    p.set_defaults(run_command=run_published)
+
+
+def run_published(args) -> int:
+    from .published import published, write_published_tables
+
+    try:
+        if args.rebuild is not None:
+            for path in write_published_tables(args.rebuild, args.out):
+                print(f"wrote {path}", file=sys.stderr)
+            return 0
+        published(args.kind).to_csv(sys.stdout, index=False)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from err
     return 0
 
 
@@ -333,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_book(sub)
     add_evaluate(sub)
     add_toy(sub)
+    add_published(sub)
     return parser
 
 
