@@ -262,28 +262,3 @@ def test_plots_draw_one_mark_per_row():
     )
     ax = plotting.plot_change(change, hue="task", style="model")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [-0.1, -0.2])
-
-
-def test_load_toy_reads_samples_of_every_config(tmp_path, monkeypatch):
-    import sys
-    import types
-
-    from widthprune.claims import load_toy, toy_status
-
-    assert load_toy("absent", tmp_path) is None
-    assert "skipped" in toy_status(None, "absent")
-    results, samples = _toy(np.random.default_rng(1))
-    for cfg, part in samples.groupby("config"):
-        (tmp_path / "run" / cfg).mkdir(parents=True)
-        part.drop(columns="config").to_json(
-            tmp_path / "run" / cfg / "samples.jsonl.gz", orient="records", lines=True
-        )
-    fake = types.ModuleType("widthprune.evaluation")
-    fake.load_results = lambda run: results
-    monkeypatch.setitem(sys.modules, "widthprune.evaluation", fake)
-    got_results, got_samples = load_toy("run", tmp_path)
-    assert len(got_samples) == len(samples) == 3 * 2 * 300
-    assert sorted(got_samples.config.unique()) == ["c0", "c20", "c40"]
-    assert toy_status((got_results, got_samples), "run").endswith(
-        "3 configurations and 1800 per-item scores."
-    )

@@ -270,3 +270,23 @@ def test_two_processes_on_one_config(configs, tmp_path):
     assert one == two
     assert one["id"] == pruned.config_id  # the id is the same in every process
     assert {p.name for p in store.result_folder(pruned, "r", root).iterdir()} == FILES
+
+
+def test_load_toy_pairs_a_stored_sweep(stored, configs):
+    from widthprune.claims import load_toy, toy_status
+
+    assert load_toy("absent", stored) is None
+    assert "skipped" in toy_status(None, "absent")
+    results, samples = load_toy("r", stored)
+    base, pruned = configs
+    # the shared baseline is repeated for the sweep's criterion, at 0 %
+    assert set(results["criterion"]) == {"ppm"}
+    pcts = results.drop_duplicates("config").set_index("config")["pruning_pct"]
+    width = json.loads((stored / "r" / pruned.config_id / "provenance.json").read_text())["width"]
+    full = json.loads((stored / "r" / base.config_id / "provenance.json").read_text())["width"]
+    assert pcts[base.config_id] == 0.0
+    assert pcts[pruned.config_id] == pytest.approx(100 * (1 - width / full))
+    assert list(samples.columns) == ["config", "task", "doc_id", "metric", "value"]
+    per_config = samples.groupby("config").size()
+    assert per_config[base.config_id] == per_config[pruned.config_id] > 0
+    assert toy_status((results, samples), "r").startswith("The toy section below analyses")

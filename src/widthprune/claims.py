@@ -38,7 +38,7 @@ PUBLISHED_TASKS = {
 }
 TOY_TASKS = {
     ("toy_knowledge", "acc", "none"): ("knowledge", True),
-    ("toy_arithmetic", "exact_match", "none"): ("knowledge", True),
+    ("toy_arithmetic", "exact_match", "strict-match"): ("knowledge", True),
     ("toy_perplexity", "word_perplexity", "none"): ("knowledge", False),
     ("toy_instructions", "prompt_level_strict_acc", "none"): ("instruction", True),
     ("toy_instructions", "inst_level_strict_acc", "none"): ("instruction", True),
@@ -302,30 +302,43 @@ def verdicts(results: pd.DataFrame, *, seed: int = 0, n_resamples: int = 9999) -
 
 
 def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The toy sweep's results and per-item samples, or None when the run has no results.
+    """A sweep's results and per-item samples in the form the analysis takes, or None.
+
+    The unpruned configuration is shared by every criterion of a sweep, so its rows are repeated
+    once per criterion (with ``pruning_pct`` 0); ``pruning_pct`` is the share of MLP neurons
+    removed, also for sweeps given as expansion ratios. A metric computed under an lm-eval
+    filter other than "none" is named ``metric,filter`` in the samples.
 
     Args:
         run: name of the run folder under ``root``.
         root: the results store.
 
     Returns:
-        (results, samples): the run's long results (with a ``config`` column naming each
-        configuration's folder) and the per-item samples of every configuration (config, task,
-        doc_id, metric, value), read from ``<root>/<run>/<config>/samples.jsonl.gz``.
+        (results, samples): long results with a ``config`` column (the configuration id), and
+        per-item samples (config, task, doc_id, metric, value).
     """
-    folder = Path(root) / run
-    files = sorted(folder.glob("*/samples.jsonl.gz"))
-    if not files:
-        return None
-    from .evaluation import load_results
+    from .store import load_results, load_samples
 
-    results = load_results(run)
-    if "config" not in results:
-        raise ValueError(f"results of {run!r} have no 'config' column to pair samples with")
-    samples = pd.concat(
-        [pd.read_json(f, lines=True).assign(config=f.parent.name) for f in files],
+    if not (Path(root) / run).is_dir():
+        return None
+    results = load_results(run, root)
+    if results.empty:
+        return None
+    results = results.rename(columns={"config_id": "config"})
+    base = results[results["criterion"].isna()]
+    if base.empty:
+        raise ValueError(f"run {run!r} holds no unpruned configuration to compare with")
+    full_width = {m: w for m, w in zip(base["model"], base["final_width"], strict=True)}
+    results["pruning_pct"] = 100 * (1 - results["final_width"] / results["model"].map(full_width))
+    criteria = [c for c in results["criterion"].dropna().unique()]
+    results = pd.concat(
+        [results[results["criterion"].notna()]]
+        + [base.assign(criterion=c, pruning_pct=0.0) for c in criteria or [None]],
         ignore_index=True,
     )
+    samples = load_samples(run, root).rename(columns={"config_id": "config"})
+    named = samples["filter"].fillna("none") != "none"
+    samples.loc[named, "metric"] = samples.loc[named, "metric"] + "," + samples.loc[named, "filter"]
     return results, samples[["config", "task", "doc_id", "metric", "value"]]
 
 
