@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from .metrics import CHANCE as TASK_CHANCE
+
 __all__ = [
     "CHANCE",
     "adjust",
@@ -27,9 +29,10 @@ __all__ = [
 ]
 
 # Score of a uniform guess, per (task, metric), for the tasks whose answer sets are fixed.
+# (task, metric) -> chance level: the evaluation's per-task table for both accuracies, and 0 for
+# exact-match generation
 CHANCE: dict[tuple[str, str], float] = {
-    **{(t, m): 0.25 for t in ("mmlu", "arc_challenge", "hellaswag") for m in ("acc", "acc_norm")},
-    **{(t, m): 0.5 for t in ("winogrande", "piqa", "boolq") for m in ("acc", "acc_norm")},
+    **{(t, m): c for t, c in TASK_CHANCE.items() for m in ("acc", "acc_norm")},
     ("gsm8k", "exact_match"): 0.0,
 }
 
