@@ -248,3 +248,62 @@ def plot_intervals(
         ax.legend(title=hue)
     ax.set_xlabel(estimate)
     return ax
+
+
+def plot_capabilities(
+    data,
+    *,
+    x: str = "expansion_ratio",
+    y: str = "above_chance",
+    hue: str = "task",
+    style: str | None = "criterion",
+    logy: bool = False,
+    ax=None,
+):
+    """Capability curves against expansion ratio with 95 % intervals.
+
+    Args:
+        data: :func:`widthprune.capabilities.sweep_capabilities` (or ``published_capabilities``)
+            rows; with ``y="above_chance"`` the interval columns ``above_chance_low/high`` are
+            drawn, with ``y="value"`` the columns ``ci_low/ci_high``.
+        hue: column coloured; ``style``: column drawn with different line styles.
+        logy: logarithmic y axis (perplexities).
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    low, high = (
+        ("above_chance_low", "above_chance_high") if y == "above_chance" else ("ci_low", "ci_high")
+    )
+    groups = list(dict.fromkeys(data[hue]))
+    styles = list(dict.fromkeys(data[style])) if style else [None]
+    colors = dict(zip(groups, sns.color_palette(n_colors=len(groups)), strict=True))
+    dashes = dict(zip(styles, ["-", "--", ":", "-."] * 4, strict=False))
+    markers = dict(zip(styles, "osD^v<>" * 3, strict=False))
+    for (g, s), part in data.groupby([hue, style] if style else [hue], sort=False, dropna=False):
+        part = part.sort_values(x)
+        err = [part[y] - part[low], part[high] - part[y]]
+        err = None if part[low].isna().all() else [e.fillna(0).clip(lower=0) for e in err]
+        label = f"{g} · {s}" if style else g
+        ax.errorbar(
+            part[x],
+            part[y],
+            yerr=err,
+            color=colors[g],
+            linestyle=dashes[s],
+            marker=markers[s],
+            markersize=4,
+            capsize=2,
+            label=label,
+        )
+    if y == "above_chance":
+        ax.axhline(0, color="0.4", linewidth=0.8, linestyle=":")
+        ax.set_ylabel("score above chance (0 = chance, 1 = perfect)")
+    else:
+        ax.set_ylabel(y)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("expansion ratio (intermediate / hidden)")
+    ax.invert_xaxis()  # pruning goes from left (wide) to right (narrow)
+    ax.legend(fontsize="small", ncols=1 if len(groups) * len(styles) < 7 else 2)
+    return ax

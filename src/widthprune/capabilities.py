@@ -1,0 +1,104 @@
+"""Capabilities across a sweep: headline metrics against expansion ratio, above chance.
+
+Each capability is one (task, metric, filter) with a kind, "knowledge" or "instruction"
+(:data:`widthprune.claims.TOY_TASKS` and :data:`~widthprune.claims.PUBLISHED_TASKS`). A score
+is also shown *above chance*, ``(value - chance) / (1 - chance)``: 0 is guessing, 1 is perfect,
+so tasks with different chance levels share one axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .claims import PUBLISHED_TASKS, TOY_TASKS
+from .stats import CHANCE
+
+__all__ = ["published_capabilities", "sweep_capabilities"]
+
+_COLUMNS = [
+    "model",
+    "criterion",
+    "expansion_ratio",
+    "pruning_pct",
+    "kind",
+    "task",
+    "metric",
+    "filter",
+    "value",
+    "stderr",
+    "ci_low",
+    "ci_high",
+    "chance",
+    "above_chance",
+    "above_chance_low",
+    "above_chance_high",
+    "higher_is_better",
+]
+
+
+def _headline(frame: pd.DataFrame, tasks: dict) -> pd.DataFrame:
+    keys = list(zip(frame["task"], frame["metric"], frame["filter"].fillna("none"), strict=True))
+    keep = np.array([k in tasks for k in keys], dtype=bool)
+    out = frame[keep].copy()
+    kinds = [tasks[k] for k, m in zip(keys, keep, strict=True) if m]
+    out["kind"] = [k for k, _ in kinds]
+    out["higher_is_better"] = [h for _, h in kinds]
+    return out
+
+
+def _intervals(out: pd.DataFrame) -> pd.DataFrame:
+    """95 % intervals on the score and on the above-chance scale (NaN where unknown)."""
+    out["ci_low"] = out["value"] - 1.96 * out["stderr"]
+    out["ci_high"] = out["value"] + 1.96 * out["stderr"]
+    scale = 1 - out["chance"]
+    for suffix, column in (("", "value"), ("_low", "ci_low"), ("_high", "ci_high")):
+        out[f"above_chance{suffix}"] = (out[column] - out["chance"]) / scale
+    return out[_COLUMNS].sort_values(["model", "criterion", "task", "metric", "expansion_ratio"])
+
+
+def sweep_capabilities(results: pd.DataFrame, *, tasks: dict | None = None) -> pd.DataFrame:
+    """Headline metrics of a stored sweep (:func:`widthprune.load_results`) per configuration.
+
+    The unpruned configuration belongs to every criterion's curve, so its rows are repeated once
+    per criterion. ``expansion_ratio`` is the width reached over the hidden size, also for
+    sweeps given as percentages; ``pruning_pct`` is the share of neurons removed.
+
+    Returns:
+        One row per (model, criterion, configuration, capability): the columns of
+        :data:`_COLUMNS`.
+    """
+    tasks = TOY_TASKS if tasks is None else tasks
+    frame = _headline(results, tasks)
+    if frame.empty:
+        raise ValueError(f"No headline metric {sorted(tasks)} in these results")
+    frame["expansion_ratio"] = frame["final_ratio"]
+    base = frame[frame["criterion"].isna()]
+    full = dict(zip(base["model"], base["final_width"], strict=True))
+    frame["pruning_pct"] = 100 * (1 - frame["final_width"] / frame["model"].map(full))
+    criteria = list(frame["criterion"].dropna().unique()) or ["none"]
+    frame = pd.concat(
+        [frame[frame["criterion"].notna()]] + [base.assign(criterion=c) for c in criteria],
+        ignore_index=True,
+    )
+    return _intervals(frame)
+
+
+def published_capabilities(*, tasks: dict | None = None, variants=("base", "instruct")):
+    """The published Llama-3.2 results (:func:`widthprune.published`) in the same form.
+
+    Where the study reported no standard error for an accuracy, the binomial one,
+    ``sqrt(p (1 - p) / n)``, is used. The criterion is the study's, ``ppm``.
+    """
+    from .published import published
+
+    tasks = PUBLISHED_TASKS if tasks is None else tasks
+    frame = published("benchmarks")
+    frame = _headline(frame[frame["variant"].isin(variants)], tasks)
+    binomial = np.sqrt(frame["value"] * (1 - frame["value"]) / frame["n"])
+    is_rate = frame["metric"].str.contains("acc|exact_match")
+    frame["stderr"] = frame["stderr"].where(frame["stderr"].notna() | ~is_rate, binomial)
+    frame["criterion"] = "ppm"
+    keys = zip(frame["task"], frame["metric"], strict=True)
+    frame["chance"] = [CHANCE.get(k, 0.0 if "acc" in k[1] else np.nan) for k in keys]
+    return _intervals(frame)
