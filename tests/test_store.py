@@ -139,7 +139,7 @@ def test_config_id_changes_with_every_result_field(configs):
 def test_config_id_follows_package_versions_and_model_files(configs, model_dir, monkeypatch):
     base, _ = configs
     before = base.config_id
-    monkeypatch.setattr("widthprune.experiment._version", lambda p: "0.0-other")
+    monkeypatch.setattr("widthprune.experiment.package_version", lambda p: "0.0-other")
     assert base.config_id != before
     monkeypatch.undo()
     assert base.config_id == before
