@@ -280,7 +280,8 @@ def plot_capabilities(
     colors = dict(zip(groups, sns.color_palette(n_colors=len(groups)), strict=True))
     dashes = dict(zip(styles, ["-", "--", ":", "-."] * 4, strict=False))
     markers = dict(zip(styles, "osD^v<>" * 3, strict=False))
-    for (g, s), part in data.groupby([hue, style] if style else [hue], sort=False, dropna=False):
+    for key, part in data.groupby([hue, style] if style else [hue], sort=False, dropna=False):
+        g, s = key if style else (key[0], None)
         part = part.sort_values(x)
         err = [part[y] - part[low], part[high] - part[y]]
         err = None if part[low].isna().all() else [e.fillna(0).clip(lower=0) for e in err]
