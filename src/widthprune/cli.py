@@ -91,7 +91,7 @@ def add_sweep(sub) -> None:
         "results under results/<run>/ and executed notebooks under book/generated/sweep/<run>/; "
         "what already exists is skipped.",
     )
-    p.add_argument("--models", nargs="+", default=["toy"], help="models (default: toy)")
+    p.add_argument("--models", "--model", nargs="+", default=["toy"], help="models (default: toy)")
     p.add_argument("--criteria", nargs="+", default=["ppm", "wanda"], help="scoring rules")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--pcts", nargs="+", type=float, help="pruning percentages")
