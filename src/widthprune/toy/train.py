@@ -27,7 +27,7 @@ class TrainConfig:
     """Model shape and optimisation of the toy model."""
 
     seed: int = 0  # seed of the weights' initialisation and of the row order
-    steps: int = 6000  # optimiser steps
+    steps: int = 4800  # optimiser steps
     batch_size: int = 128  # rows per step
     seq_len: int = 256  # tokens per row; also the model's context length
     lr: float = 2e-3  # peak learning rate
@@ -169,11 +169,21 @@ def train(
                 }
             )
             running, count = 0.0, 0
-    _save(model, tok, out, log, world, config, save_dtype)
+    import transformers
+
+    meta = {
+        "world": asdict(world),
+        "train": asdict(config),
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "train_seconds": log[-1]["seconds"],
+    }
+    _save(model, tok, out, log, meta, save_dtype)
     return log
 
 
-def _save(model, tok, out: Path, log, world, config, save_dtype) -> None:
+def _save(model, tok, out: Path, log: list[dict], meta: dict, save_dtype) -> None:
     """Write the checkpoint to a fresh folder next to ``out``, then swap it in."""
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -181,7 +191,6 @@ def _save(model, tok, out: Path, log, world, config, save_dtype) -> None:
     model.to("cpu", save_dtype).eval().save_pretrained(tmp)
     tok.save_pretrained(tmp)
     _write_log(tmp / "train_log.csv", log)
-    meta = {"world": asdict(world), "train": asdict(config)}
     (tmp / "toy.json").write_text(json.dumps(meta, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
