@@ -117,3 +117,10 @@ def test_unknown_kind_is_refused_with_the_valid_ones():
         check("shout", "cat", {})
     with pytest.raises(ValueError, match="unknown instruction kind"):
         check_loose("shout", "cat", {})
+
+
+def test_ranges_beyond_the_lexicon_are_refused():
+    with pytest.raises(ValueError, match="list_len"):
+        make_prompt(stream(0, "x"), list_len=(3, 7))  # no ordinal past "sixth"
+    with pytest.raises(ValueError, match="count"):
+        make_prompt(stream(0, "x"), count=(0, 3))
