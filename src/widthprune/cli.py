@@ -286,7 +286,7 @@ def add_toy(sub) -> None:
     t.add_argument(
         "--tasks-out", type=Path, default=None, help="task data folder (default: bundled)"
     )
-    t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 6000)")
+    t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 4800)")
     t.add_argument("--batch-size", type=int, default=None, help="rows per step (default: 128)")
     t.add_argument("--seed", type=int, default=0, help="seed of the world and of training")
     t.add_argument("--workers", type=int, default=None, help="processes generating text")

@@ -77,6 +77,10 @@ def make_prompt(
         ``{"prompt", "response", "instruction_ids", "kwargs"}``; ``kwargs[i]`` are the
         arguments of the checker of ``instruction_ids[i]``.
     """
+    if not 1 <= list_len[0] <= list_len[1] <= len(lx.ORDINALS):
+        raise ValueError(f"list_len={list_len} must lie within 1..{len(lx.ORDINALS)}")
+    if not 1 <= count[0] <= count[1] <= min(map(len, lx.TOPICS.values())):
+        raise ValueError(f"count={count} must lie within 1..{min(map(len, lx.TOPICS.values()))}")
     content = rng.choice(CONTENT_KINDS)
     kw, body = _content(rng, content, count, list_len)
     ids, kwargs = [content], [kw]

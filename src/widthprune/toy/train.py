@@ -27,7 +27,7 @@ class TrainConfig:
     """Model shape and optimisation of the toy model."""
 
     seed: int = 0  # seed of the weights' initialisation and of the row order
-    steps: int = 6000  # optimiser steps
+    steps: int = 4800  # optimiser steps
     batch_size: int = 128  # rows per step
     seq_len: int = 256  # tokens per row; also the model's context length
     lr: float = 2e-3  # peak learning rate
@@ -111,12 +111,25 @@ def train(
     Returns:
         The rows of the training log.
     """
-    from transformers import LlamaForCausalLM
-
     world, config = world or WorldConfig(), config or TrainConfig()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     # deterministic kernels wherever one exists; a missing one warns rather than stops
     torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        log = _train(Path(out), world, config, device, save_dtype)
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    return log
+
+
+def _train(out: Path, world: WorldConfig, config: TrainConfig, device: str, save_dtype):
+    import transformers
+    from transformers import LlamaForCausalLM
+
     w = build_world(world)
     vocab = vocabulary(w)
     tok = build_tokenizer(vocab)
@@ -141,8 +154,11 @@ def train(
         eps=1e-8,
     )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # everything is written to a side folder that replaces ``out`` once training has finished;
+    # the log there keeps the loss curve of a run that dies
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     log: list[dict] = []
     running, count, start = 0.0, 0, time.perf_counter()
     for step in tqdm(range(config.steps), desc="training", unit="step"):
@@ -169,20 +185,21 @@ def train(
                 }
             )
             running, count = 0.0, 0
-    _save(model, tok, out, log, world, config, save_dtype)
-    return log
+            _write_log(tmp / "train_log.csv", log)
 
-
-def _save(model, tok, out: Path, log, world, config, save_dtype) -> None:
-    """Write the checkpoint to a fresh folder next to ``out``, then swap it in."""
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    meta = {
+        "world": asdict(world),
+        "train": asdict(config),
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "train_seconds": log[-1]["seconds"],
+    }
     model.config._attn_implementation = "sdpa"  # the default for inference
     model.to("cpu", save_dtype).eval().save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    _write_log(tmp / "train_log.csv", log)
-    meta = {"world": asdict(world), "train": asdict(config)}
     (tmp / "toy.json").write_text(json.dumps(meta, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
+    return log

@@ -8,6 +8,7 @@ invented names, with every token separated by one space (the tokenizer is word-l
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -32,14 +33,17 @@ class WorldConfig:
     """Everything that decides the toy world, its training text and its task items."""
 
     seed: int = 0  # one seed for the whole world; another seed gives another world
-    n_people: int = 300  # invented people; the knowledge task asks one question about each
+    n_people: int = 1200  # invented people, four facts each
     n_towns: int = 40  # invented towns people live in
-    # (bucket name, relative mention rate): people split evenly into buckets, rates per person
+    # (bucket name, relative mention rate per person): people split evenly into buckets; a
+    # long tail, as in real text, where a few are named often and most seldom
     frequency_buckets: tuple[tuple[str, float], ...] = (
-        ("frequent", 16.0),
-        ("medium", 4.0),
+        ("frequent", 125.0),
+        ("common", 25.0),
+        ("uncommon", 5.0),
         ("rare", 1.0),
     )
+    n_knowledge_per_bucket: int = 100  # knowledge questions per bucket, one per person
     # (document kind, share of training documents)
     mixture: tuple[tuple[str, float], ...] = (
         ("facts", 0.45),
@@ -124,6 +128,7 @@ class World:
     config: WorldConfig
     people: tuple[Person, ...]
     towns: tuple[str, ...]
+    cum_rates: tuple[float, ...]  # running sum of the people's mention rates, for sampling
 
     def values(self, attribute: str) -> tuple[str, ...]:
         """Every value an attribute can take."""
@@ -176,14 +181,14 @@ def build_world(config: WorldConfig = WorldConfig()) -> World:
         )
         for i, name in enumerate(names)
     )
-    return World(config, people, tuple(towns))
+    rates = dict(config.frequency_buckets)
+    cum_rates = tuple(itertools.accumulate(rates[p.bucket] for p in people))
+    return World(config, people, tuple(towns), cum_rates)
 
 
 def sample_person(rng: random.Random, world: World) -> Person:
     """A person drawn with probability proportional to their bucket's mention rate."""
-    rates = dict(world.config.frequency_buckets)
-    weights = [rates[p.bucket] for p in world.people]
-    return rng.choices(world.people, weights=weights)[0]
+    return rng.choices(world.people, cum_weights=world.cum_rates)[0]
 
 
 def fact(rng: random.Random, person: Person, attribute: str) -> str:
@@ -226,16 +231,25 @@ def story(rng: random.Random, world: World) -> str:
 
 
 def knowledge_items(world: World) -> list[dict]:
-    """One four-way multiple-choice question per person, attributes taken in turn.
+    """Four-way multiple-choice questions, one per person for a sample of each bucket.
 
     Returns:
         Dicts with ``question`` (ends in ``answer :``), ``choices`` (4 single words),
         ``answer`` (index of the right choice), ``person``, ``attribute`` and ``frequency``
-        (the person's bucket).
+        (the person's bucket), ``n_knowledge_per_bucket`` per bucket, buckets in order.
     """
     rng = stream(world.config.seed, "knowledge")
+    n = world.config.n_knowledge_per_bucket
+    chosen = []
+    for bucket, _ in world.config.frequency_buckets:
+        members = [p for p in world.people if p.bucket == bucket]
+        if n > len(members):
+            raise ValueError(
+                f"n_knowledge_per_bucket={n} exceeds the {len(members)} people of bucket {bucket!r}"
+            )
+        chosen += rng.sample(members, n)
     items = []
-    for i, person in enumerate(world.people):
+    for i, person in enumerate(chosen):
         attribute = ATTRIBUTES[i % len(ATTRIBUTES)]
         truth = getattr(person, attribute)
         wrong = rng.sample([v for v in world.values(attribute) if v != truth], 3)
