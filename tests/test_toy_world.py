@@ -130,3 +130,17 @@ def test_bad_configs_are_refused():
         build_world(replace(WorldConfig(), n_people=2))
     with pytest.raises(ValueError, match="exceeds"):
         task_items(build_world(replace(WorldConfig(), n_people=40)))
+
+
+def test_calibration_texts_are_seeded_and_never_hold_a_task_item():
+    from widthprune.toy import calibration_texts, task_items
+    from widthprune.toy.world import WorldConfig, build_world
+
+    texts = calibration_texts(64)
+    assert texts == calibration_texts(64) and len(set(texts)) > 32
+    items = task_items(build_world(WorldConfig()))
+    held = [r["prompt"] for r in items["instructions"]] + [
+        r["question"] for r in items["arithmetic"]
+    ]
+    assert not any(h in t for t in texts for h in held)
+    assert calibration_texts(8, WorldConfig(seed=1)) != calibration_texts(8)

@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, int | None]] = {
     },
 }
 
-_CPU_BATCH = 8  # lm-eval's "auto" probes batches at full context length: minutes on a CPU
+_CPU_BATCH = 32  # lm-eval's "auto" probes batches at full context length: minutes on a CPU
 
 
 @dataclass
@@ -166,7 +166,7 @@ def evaluate(
         num_fewshot: see :func:`resolve_tasks`. lm-eval never overrides a task whose YAML fixes
             0 shots (e.g. ifeval).
         limit: items per task (int) or fraction of each task (float < 1); None for all.
-        batch_size: int or "auto" (lm-eval's probe on accelerators; 8 on a CPU).
+        batch_size: int or "auto" (lm-eval's probe on accelerators; 32 on a CPU).
         seed: seeds Python, numpy, torch and lm-eval's few-shot sampler.
         include_path: extra folders of task YAMLs (the bundled ``tasks/`` is always searched).
         bootstrap_iters: resamples for the stderr of metrics that are not plain means.

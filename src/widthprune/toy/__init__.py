@@ -8,7 +8,7 @@ tokenizer and ``train`` trains and saves the model that ``widthprune.load("toy")
 
 from pathlib import Path
 
-from .corpus import task_items, training_rows, vocabulary, write_tasks
+from .corpus import calibration_texts, task_items, training_rows, vocabulary, write_tasks
 from .tokenizer import build_tokenizer
 from .train import TrainConfig, model_config, train
 from .world import World, WorldConfig, build_world
@@ -20,6 +20,7 @@ __all__ = [
     "World",
     "WorldConfig",
     "build_tokenizer",
+    "calibration_texts",
     "build_world",
     "model_config",
     "task_items",

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import arithmetic, instructions
 from . import lexicon as lx
-from .world import World, biography, build_world, knowledge_items, story, stream
+from .world import World, WorldConfig, biography, build_world, knowledge_items, story, stream
 from .world import words as world_words
 
 __all__ = [
@@ -164,3 +164,15 @@ def write_tasks(world: World | None, out_dir: str | os.PathLike) -> dict[str, Pa
         paths[name] = out / f"{name}.jsonl"
         _write_atomic(paths[name], "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     return paths
+
+
+def calibration_texts(n_documents: int = 256, config: WorldConfig | None = None) -> list[str]:
+    """Documents like the training text, from their own seeded stream, for calibration.
+
+    They follow the training mixture (facts, stories, instructions, sums) and never contain a
+    task item, so activation-aware criteria see the model's usual input, not the test.
+    """
+    world = build_world(config or WorldConfig())
+    held_out = _held_out(task_items(world))
+    rng = stream(world.config.seed, "calibration")
+    return [training_document(rng, world, held_out) for _ in range(n_documents)]
