@@ -1,4 +1,4 @@
-"""Tidy the study's published efficiency runs into one CSV row per model, width and workload.
+r"""Tidy the study's published efficiency runs into one CSV row per model, width and workload.
 
 Source: the ``*_carbon_complete_results_latest.json`` files of the study's experiment repository
 (github.com/peremartra/llama-glu-expansion-pruning, commit 97f9190; NVIDIA L4, bf16, six
