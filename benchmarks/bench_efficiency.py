@@ -46,14 +46,29 @@ def neighbour_widths(widths: list[int], multiple: int = 128) -> list[int]:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--shapes", nargs="+", default=["llama-3.2-1b", "llama-3.2-3b"])
-    p.add_argument("--widths", nargs="+", type=int, default=STUDY_WIDTHS,
-                   help="widths timed on every path (default: the study's)")  # fmt: skip
-    p.add_argument("--neighbours", nargs="*", type=int, default=None,
-                   help="widths timed on the fast path only (default: the 128-aligned "
-                        "neighbours of the unaligned --widths)")  # fmt: skip
+    p.add_argument(
+        "--widths",
+        nargs="+",
+        type=int,
+        default=STUDY_WIDTHS,
+        help="widths timed on every path (default: the study's)",
+    )
+    p.add_argument(
+        "--neighbours",
+        nargs="*",
+        type=int,
+        default=None,
+        help="widths timed on the fast path only (default: the 128-aligned "
+        "neighbours of the unaligned --widths)",
+    )
     p.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
-    p.add_argument("--plain-batches", nargs="+", type=int, default=None,
-                   help="batch sizes of the hf_generate path (default: --batches)")  # fmt: skip
+    p.add_argument(
+        "--plain-batches",
+        nargs="+",
+        type=int,
+        default=None,
+        help="batch sizes of the hf_generate path (default: --batches)",
+    )
     p.add_argument("--paths", nargs="+", default=["static_cudagraph", "hf_generate"])
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=128)
@@ -61,8 +76,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plain-min-runs", type=int, default=2, help="the same for hf_generate")
     p.add_argument("--min-window", type=float, default=1.0, help="energy window, seconds")
     p.add_argument("--idle-seconds", type=float, default=3.0, help="idle power window")
-    p.add_argument("--deadline", type=float, default=float("inf"),
-                   help="start no new measurement after this many seconds")  # fmt: skip
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=float("inf"),
+        help="start no new measurement after this many seconds",
+    )
     p.add_argument("--git-commit", default="", help="recorded in the provenance")
     p.add_argument("--quick", action="store_true", help="tiny shape on the CPU, seconds")
     p.add_argument("--out", type=Path, required=True, help="CSV path; the JSON goes beside it")
@@ -71,10 +90,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def tiny_shape(width: int):
     """A 2-layer miniature of the 1B shape for smoke runs."""
-    return replace(wp.get_shape("llama-3.2-1b"), name="tiny", hidden_size=64,
-                   intermediate_size=width, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, head_dim=16, vocab_size=256, rope_scaling=None,
-                   bos_token_id=1, eos_token_id=2)  # fmt: skip
+    return replace(
+        wp.get_shape("llama-3.2-1b"),
+        name="tiny",
+        hidden_size=64,
+        intermediate_size=width,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        vocab_size=256,
+        rope_scaling=None,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
 
 
 def build(shape: str, width: int, device: torch.device, quick: bool):
@@ -111,14 +140,36 @@ def main(argv=None) -> None:
     gb_s = copy_bandwidth(device, nbytes=(1 << 31) if device.type == "cuda" else 1 << 26) / 1e9
     idle_w = meter.idle_power(args.idle_seconds)
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {dev_name}: copy bandwidth {gb_s:.0f} GB/s, idle power {idle_w:.1f} W "
-          f"({meter.reason or 'NVML ok'})", flush=True)  # fmt: skip
-    frames = [pd.DataFrame([
-        {"device": dev_name, "path": "", "metric": "copy_bandwidth", "value": gb_s, "unit": "GB/s",
-         "n": 20, "reason": ""},
-        {"device": dev_name, "path": "", "metric": "idle_power", "value": idle_w, "unit": "W",
-         "n": 1, "reason": meter.reason},
-    ], columns=COLUMNS)]  # fmt: skip
+    print(
+        f"device {dev_name}: copy bandwidth {gb_s:.0f} GB/s, idle power {idle_w:.1f} W "
+        f"({meter.reason or 'NVML ok'})",
+        flush=True,
+    )
+    frames = [
+        pd.DataFrame(
+            [
+                {
+                    "device": dev_name,
+                    "path": "",
+                    "metric": "copy_bandwidth",
+                    "value": gb_s,
+                    "unit": "GB/s",
+                    "n": 20,
+                    "reason": "",
+                },
+                {
+                    "device": dev_name,
+                    "path": "",
+                    "metric": "idle_power",
+                    "value": idle_w,
+                    "unit": "W",
+                    "n": 1,
+                    "reason": meter.reason,
+                },
+            ],
+            columns=COLUMNS,
+        )
+    ]
 
     plan = []  # (shape, width, batch, path): study widths on every path first, then neighbours
     for shape in args.shapes:
@@ -139,15 +190,18 @@ def main(argv=None) -> None:
             torch.cuda.empty_cache() if device.type == "cuda" else None
             model, built = build(shape, width, device, args.quick), (shape, width)
         s = plain_settings if path == "hf_generate" else settings
-        frame = measure(model, shape=shape, batch=batch, path=path, settings=s, meter=meter,
-                        idle_watts=idle_w)  # fmt: skip
+        frame = measure(
+            model, shape=shape, batch=batch, path=path, settings=s, meter=meter, idle_watts=idle_w
+        )
         frames.append(frame)
         write_atomic(pd.concat(frames, ignore_index=True), args.out)
         for name, g in frame.groupby("path", sort=False):
             v = g.set_index("metric")["value"]
-            tqdm.write(f"{shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
-                       f"tpot {v['tpot']:.3f} ms, {v['energy_per_token']:.4f} J/token "
-                       f"[{time.perf_counter() - start:.0f} s]")  # fmt: skip
+            tqdm.write(
+                f"{shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
+                f"tpot {v['tpot']:.3f} ms, {v['energy_per_token']:.4f} J/token "
+                f"[{time.perf_counter() - start:.0f} s]"
+            )
     write_atomic(pd.concat(frames, ignore_index=True), args.out)
     provenance = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -174,8 +228,11 @@ def main(argv=None) -> None:
     }
     clean = json.loads(json.dumps(provenance), parse_constant=lambda _: None)  # NaN -> null
     args.out.with_suffix(".json").write_text(json.dumps(clean, indent=2) + "\n")
-    print(f"wrote {args.out} ({sum(len(f) for f in frames)} rows) in {provenance['seconds']} s; "
-          f"{len(skipped)} measurements skipped after the deadline", flush=True)  # fmt: skip
+    print(
+        f"wrote {args.out} ({sum(len(f) for f in frames)} rows) in {provenance['seconds']} s; "
+        f"{len(skipped)} measurements skipped after the deadline",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-FILES = {"llama-3.2-1b": "llama_1b_carbon_complete_results_latest.json",
-         "llama-3.2-3b": "llama_3b_carbon_complete_results_latest.json"}  # fmt: skip
+FILES = {
+    "llama-3.2-1b": "llama_1b_carbon_complete_results_latest.json",
+    "llama-3.2-3b": "llama_3b_carbon_complete_results_latest.json",
+}
 CITATION = "Martra, arXiv:2512.22671; github.com/peremartra/llama-glu-expansion-pruning@97f9190"
 
 
@@ -31,17 +33,26 @@ def rows_of(shape: str, path: Path) -> list[dict]:
     for entry in data["models_evaluated"].values():
         pct = int(entry["pruning_pct"])
         for workload, r in entry["results"].items():
-            rows.append({
-                "model": data["experiment_metadata"]["model_family"], "shape": shape,
-                "pruning_pct": pct, "width": 8192 - (pct * 8192) // 100,
-                "workload": workload, "batch_size": r["batch_size"],
-                "num_prompts": r["num_prompts"], "max_new_tokens": max_new[workload],
-                "num_runs": r["num_runs_aggregated"],
-                "throughput_tok_s": r["throughput_mean"], "ttlt_ms": r["ttlt_mean"],
-                "energy_kwh_reported": r["energy_kwh_mean"],
-                "joules_per_token_reported": r["joules_per_token_mean"],
-                "gpu": gpu, "source": path.name, "citation": CITATION,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": data["experiment_metadata"]["model_family"],
+                    "shape": shape,
+                    "pruning_pct": pct,
+                    "width": 8192 - (pct * 8192) // 100,
+                    "workload": workload,
+                    "batch_size": r["batch_size"],
+                    "num_prompts": r["num_prompts"],
+                    "max_new_tokens": max_new[workload],
+                    "num_runs": r["num_runs_aggregated"],
+                    "throughput_tok_s": r["throughput_mean"],
+                    "ttlt_ms": r["ttlt_mean"],
+                    "energy_kwh_reported": r["energy_kwh_mean"],
+                    "joules_per_token_reported": r["joules_per_token_mean"],
+                    "gpu": gpu,
+                    "source": path.name,
+                    "citation": CITATION,
+                }
+            )
     return rows
 
 

@@ -118,17 +118,27 @@ def test_run_window_meets_runs_and_seconds(monkeypatch):
 def test_measure_returns_documented_schema(tiny_model):
     settings = BenchSettings(prompt_len=7, new_tokens=5, min_runs=2, min_window_s=0.0)
     meter = EnergyMeter(None)
-    plain = measure(tiny_model, shape="tiny", batch=2, path="hf_generate",
-                    settings=settings, meter=meter)  # fmt: skip
-    static = measure(tiny_model, shape="tiny", batch=2, path="static_cudagraph",
-                     settings=settings, meter=meter)  # fmt: skip
+    plain = measure(
+        tiny_model, shape="tiny", batch=2, path="hf_generate", settings=settings, meter=meter
+    )
+    static = measure(
+        tiny_model, shape="tiny", batch=2, path="static_cudagraph", settings=settings, meter=meter
+    )
     for frame in (plain, static):
         assert list(frame.columns) == COLUMNS
-        assert (frame[["width", "batch", "prompt_len", "new_tokens"]].iloc[0]
-                == [37, 2, 7, 5]).all()  # fmt: skip
+        assert (
+            frame[["width", "batch", "prompt_len", "new_tokens"]].iloc[0] == [37, 2, 7, 5]
+        ).all()
     v = plain.set_index("metric")
-    assert set(v.index) == {"ttft", "tpot", "request_time", "throughput", "energy_per_token",
-                            "energy_per_token_net", "power"}  # fmt: skip
+    assert set(v.index) == {
+        "ttft",
+        "tpot",
+        "request_time",
+        "throughput",
+        "energy_per_token",
+        "energy_per_token_net",
+        "power",
+    }
     for metric in ("ttft", "request_time", "throughput"):
         assert v.loc[metric, "value"] > 0 and v.loc[metric, "reason"] == ""
         assert v.loc[metric, "n"] >= 2
@@ -166,10 +176,18 @@ def test_weight_and_kv_bytes_by_hand(tiny_model):
 
 
 def test_roofline_table_by_hand():
-    row = {"device": "gpu", "shape": "llama-3.2-1b", "batch": 1, "prompt_len": 512,
-           "new_tokens": 128, "path": "static_cudagraph", "metric": "tpot"}  # fmt: skip
-    results = pd.DataFrame([{**row, "width": 8192, "value": 2.0},
-                            {**row, "width": 4096, "value": 1.5}])  # fmt: skip
+    row = {
+        "device": "gpu",
+        "shape": "llama-3.2-1b",
+        "batch": 1,
+        "prompt_len": 512,
+        "new_tokens": 128,
+        "path": "static_cudagraph",
+        "metric": "tpot",
+    }
+    results = pd.DataFrame(
+        [{**row, "width": 8192, "value": 2.0}, {**row, "width": 4096, "value": 1.5}]
+    )
     t = roofline_table(results, bandwidth=2e12).set_index("width")
     kv = 1 * (512 + 64) * 32_768  # batch * mean live context * bytes per token
     full, half = 2_471_628_800 + kv, 2_471_628_800 - 2 * 16 * 3 * 2048 * 4096 + kv
@@ -187,8 +205,9 @@ def test_alignment_by_hand():
     with pytest.raises(ValueError):
         aligned_neighbours(0)
     base = {"device": "gpu", "shape": "s", "batch": 1, "metric": "ttft", "path": "static_cudagraph"}
-    results = pd.DataFrame([{**base, "width": w, "value": v}
-                            for w, v in [(7296, 10.0), (7373, 13.0), (7424, 12.0)]])  # fmt: skip
+    results = pd.DataFrame(
+        [{**base, "width": w, "value": v} for w, v in [(7296, 10.0), (7373, 13.0), (7424, 12.0)]]
+    )
     t = alignment_table(results)
     assert len(t) == 1
     interp = 10.0 + (7373 - 7296) / 128 * 2.0
@@ -197,11 +216,15 @@ def test_alignment_by_hand():
 
 
 def test_published_latency_decomposition():
-    frame = pd.DataFrame({
-        "model": ["A", "A", "A"], "pruning_pct": [0, 40, 0],
-        "workload": ["w", "w", "throughput_b8"],
-        "ttlt_ms": [100.0, 440.0, float("nan")], "throughput_tok_s": [50.0, 55.0, 300.0],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "model": ["A", "A", "A"],
+            "pruning_pct": [0, 40, 0],
+            "workload": ["w", "w", "throughput_b8"],
+            "ttlt_ms": [100.0, 440.0, float("nan")],
+            "throughput_tok_s": [50.0, 55.0, 300.0],
+        }
+    )
     d = decompose_published_latency(frame).set_index(["pruning_pct", "component"])
     assert d.loc[(0, "tokens_per_request"), "value"] == pytest.approx(5.0)
     assert d.loc[(40, "tokens_per_request"), "value"] == pytest.approx(24.2)
@@ -214,8 +237,9 @@ def test_published_latency_decomposition():
 
 
 def test_published_energy_correction():
-    frame = pd.DataFrame({"joules_per_token_reported": [0.3492, 0.1746],
-                          "energy_kwh_reported": [0.3492e-3, 0.0]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"joules_per_token_reported": [0.3492, 0.1746], "energy_kwh_reported": [0.3492e-3, 0.0]}
+    )
     out = correct_published_energy(frame)
     assert out["joules_per_token"].tolist() == pytest.approx([1.0, 0.5])
     assert out["energy_kwh"].tolist() == pytest.approx([1e-3, 0.0])

@@ -185,8 +185,19 @@ def measure(
     rows: list[dict] = []
 
     def add(path_, metric, unit, value, q1=float("nan"), q3=float("nan"), n=1, reason=""):
-        rows.append({**base, "path": path_, "metric": metric, "value": value, "unit": unit,
-                     "q1": q1, "q3": q3, "n": n, "reason": reason})  # fmt: skip
+        rows.append(
+            {
+                **base,
+                "path": path_,
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "q1": q1,
+                "q3": q3,
+                "n": n,
+                "reason": reason,
+            }
+        )
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -194,17 +205,23 @@ def measure(
     if path == "hf_generate":
         for _ in range(settings.warmup):
             generate_plain(model, ids, 4)
-        first = [_timed(device, lambda: generate_plain(model, ids, 1))[0]
-                 for _ in range(settings.min_runs)]  # fmt: skip
+        first = [
+            _timed(device, lambda: generate_plain(model, ids, 1))[0]
+            for _ in range(settings.min_runs)
+        ]
         t_first = statistics.median(first)
         window = run_window(
             lambda: {"request": _timed(device, lambda: generate_plain(model, ids, n_new))[0]},
-            meter=meter, min_runs=settings.min_runs, min_seconds=settings.min_window_s,
+            meter=meter,
+            min_runs=settings.min_runs,
+            min_seconds=settings.min_window_s,
             device=device,
-        )  # fmt: skip
-        phases = {"ttft": first,
-                  "decode": [t - t_first for t in window.phases["request"]],
-                  "request": window.phases["request"]}  # fmt: skip
+        )
+        phases = {
+            "ttft": first,
+            "decode": [t - t_first for t in window.phases["request"]],
+            "request": window.phases["request"],
+        }
     else:
         try:
             runner = StaticGenerator(model, batch, settings.prompt_len, n_new, graph=True)
@@ -222,8 +239,13 @@ def measure(
 
         for _ in range(settings.warmup):
             request()
-        window = run_window(request, meter=meter, min_runs=settings.min_runs,
-                            min_seconds=settings.min_window_s, device=device)  # fmt: skip
+        window = run_window(
+            request,
+            meter=meter,
+            min_runs=settings.min_runs,
+            min_seconds=settings.min_window_s,
+            device=device,
+        )
         phases = window.phases
     runs = len(phases["request"])
     add(path, "ttft", "ms", *_quartiles(phases["ttft"], 1e3), n=len(phases["ttft"]))

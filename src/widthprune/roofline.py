@@ -154,11 +154,23 @@ def alignment_table(
                 continue
             frac = (width - low) / (high - low)
             interp = by_width[low] + frac * (by_width[high] - by_width[low])
-            rows.append({"device": device, "shape": shape, "batch": batch, "metric": metric,
-                         "path": path, "width": int(width), "value": value, "low_width": low,
-                         "low_value": by_width[low], "high_width": high,
-                         "high_value": by_width[high], "interpolated": interp,
-                         "excess_pct": 100 * (value / interp - 1)})  # fmt: skip
+            rows.append(
+                {
+                    "device": device,
+                    "shape": shape,
+                    "batch": batch,
+                    "metric": metric,
+                    "path": path,
+                    "width": int(width),
+                    "value": value,
+                    "low_width": low,
+                    "low_value": by_width[low],
+                    "high_width": high,
+                    "high_value": by_width[high],
+                    "interpolated": interp,
+                    "excess_pct": 100 * (value / interp - 1),
+                }
+            )
     return pd.DataFrame(rows)
 
 
