@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from widthprune.efficiency import COLUMNS, BenchSettings, measure, run_window
-from widthprune.energy import EnergyMeter, correct_published_energy
+from widthprune.energy import EnergyMeter, correct_published_energy, relative_energy
 from widthprune.generation import StaticGenerator, generate_plain
 from widthprune.roofline import (
     aligned_neighbours,
@@ -250,3 +250,31 @@ def test_published_energy_correction():
 def test_copy_bandwidth_on_cpu():
     bw = copy_bandwidth("cpu", nbytes=1 << 20, repeats=3)
     assert math.isfinite(bw) and bw > 0
+
+
+def test_relative_energy_by_hand():
+    published = pd.DataFrame(
+        {
+            "shape": ["s"] * 4,
+            "width": [8192, 8192, 4096, 4096],
+            "batch_size": [1] * 4,
+            "gpu": ["L4"] * 4,
+            "joules_per_token": [1.0, 3.0, 1.0, 2.0],
+        }
+    )
+    measured = pd.DataFrame(
+        {
+            "device": ["H"] * 3,
+            "shape": ["s"] * 3,
+            "width": [8192, 4096, 4096],
+            "batch": [1] * 3,
+            "path": ["p"] * 3,
+            "value": [0.5, 0.4, float("nan")],
+        }
+    )
+    r = relative_energy(published, measured).set_index(["source", "width"])
+    assert r.loc[("study, L4, batch 1", 8192), "joules_per_token"] == 2.0  # workload mean
+    assert r.loc[("study, L4, batch 1", 4096), "relative"] == pytest.approx(0.75)
+    assert r.loc[("measured, H, p, batch 1", 4096), "relative"] == pytest.approx(0.8)
+    assert r.loc[("measured, H, p, batch 1", 4096), "pruning_pct"] == 50.0
+    assert len(r) == 4  # the NaN measurement is dropped

@@ -18,6 +18,7 @@ __all__ = [
     "CODECARBON_GRID_FACTOR",
     "EnergyMeter",
     "correct_published_energy",
+    "relative_energy",
 ]
 
 # The published "kWh" are CodeCarbon's kg CO2-eq: the true energy times this grid factor.
@@ -108,4 +109,43 @@ def correct_published_energy(
     out["joules_per_token"] = out["joules_per_token_reported"] / factor
     if "energy_kwh_reported" in out:
         out["energy_kwh"] = out["energy_kwh_reported"] / factor
+    return out
+
+
+def relative_energy(
+    published: pd.DataFrame, measured: pd.DataFrame, *, reference_width: int = 8192
+) -> pd.DataFrame:
+    """Published and measured energy per token side by side, absolute and relative to unpruned.
+
+    Args:
+        published: rows of :func:`correct_published_energy` (``shape``, ``width``,
+            ``batch_size``, ``gpu``, ``joules_per_token``); averaged over the workloads of
+            each batch size.
+        measured: rows of :data:`widthprune.efficiency.COLUMNS` of one energy metric.
+        reference_width: the unpruned width.
+
+    Returns:
+        Long form: ``source``, ``shape``, ``width``, ``pruning_pct``, ``joules_per_token`` and
+        ``relative`` (to the same source and shape at ``reference_width``).
+    """
+    pub = published.groupby(["gpu", "batch_size", "shape", "width"], as_index=False)[
+        "joules_per_token"
+    ].mean()
+    pub["source"] = "study, " + pub["gpu"] + ", batch " + pub["batch_size"].astype(str)
+    ours = measured.dropna(subset=["value"]).rename(columns={"value": "joules_per_token"})
+    ours = ours.assign(
+        source="measured, "
+        + ours["device"]
+        + ", "
+        + ours["path"]
+        + ", batch "
+        + ours["batch"].astype(str)
+    )
+    cols = ["source", "shape", "width", "joules_per_token"]
+    out = pd.concat([pub[cols], ours[cols]], ignore_index=True)
+    out["pruning_pct"] = 100 * (1 - out["width"] / reference_width)
+    ref = out[out["width"] == reference_width].set_index(["source", "shape"])["joules_per_token"]
+    out["relative"] = (
+        out["joules_per_token"] / out.join(ref.rename("ref"), on=["source", "shape"])["ref"]
+    )
     return out
