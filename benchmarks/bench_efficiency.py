@@ -69,7 +69,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="batch sizes of the hf_generate path (default: --batches)",
     )
-    p.add_argument("--paths", nargs="+", default=["static_cudagraph", "hf_generate"])
+    p.add_argument(
+        "--compiled-batches",
+        nargs="+",
+        type=int,
+        default=None,
+        help="batch sizes of the compiled_cudagraph path (default: --batches)",
+    )
+    p.add_argument(
+        "--paths", nargs="+", default=["static_cudagraph", "compiled_cudagraph", "hf_generate"]
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a CSV of an earlier run: its measurements are kept and not repeated",
+    )
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--min-runs", type=int, default=3, help="timed requests per measurement")
@@ -115,6 +130,25 @@ def build(shape: str, width: int, device: torch.device, quick: bool):
     return wp.random_model(shape, dtype=torch.bfloat16, intermediate_size=width, device=device)
 
 
+def device_rows(device: str, gb_s: float, idle_w: float, reason: str) -> pd.DataFrame:
+    """The run's copy bandwidth and idle power, as rows of the results table."""
+    base = {"device": device, "path": "", "reason": ""}
+    return pd.DataFrame(
+        [
+            {**base, "metric": "copy_bandwidth", "value": gb_s, "unit": "GB/s", "n": 20},
+            {
+                **base,
+                "metric": "idle_power",
+                "value": idle_w,
+                "unit": "W",
+                "n": 1,
+                "reason": reason,
+            },
+        ],
+        columns=COLUMNS,
+    )
+
+
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame.to_csv(tmp, index=False)
@@ -131,7 +165,6 @@ def main(argv=None) -> None:
         args.batches, args.prompt_len, args.new_tokens = [1, 2], 32, 8
         args.min_window, args.idle_seconds, args.min_runs = 0.05, 0.1, 2
     neighbours = neighbour_widths(args.widths) if args.neighbours is None else args.neighbours
-    plain_batches = args.batches if args.plain_batches is None else args.plain_batches
     settings = BenchSettings(args.prompt_len, args.new_tokens, args.min_runs, args.min_window)
     plain_settings = replace(settings, min_runs=args.plain_min_runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,39 +178,32 @@ def main(argv=None) -> None:
         f"({meter.reason or 'NVML ok'})",
         flush=True,
     )
-    frames = [
-        pd.DataFrame(
-            [
-                {
-                    "device": dev_name,
-                    "path": "",
-                    "metric": "copy_bandwidth",
-                    "value": gb_s,
-                    "unit": "GB/s",
-                    "n": 20,
-                    "reason": "",
-                },
-                {
-                    "device": dev_name,
-                    "path": "",
-                    "metric": "idle_power",
-                    "value": idle_w,
-                    "unit": "W",
-                    "n": 1,
-                    "reason": meter.reason,
-                },
-            ],
-            columns=COLUMNS,
-        )
-    ]
-
-    plan = []  # (shape, width, batch, path): study widths on every path first, then neighbours
+    frames, done = [], set()
+    if args.resume:  # keep the earlier successes; failed measurements are tried again
+        old = pd.read_csv(args.resume, keep_default_na=False, na_values=[""])
+        group = old["path"].replace({"static_eager": "static_cudagraph"})
+        ok = old[(old["metric"] == "tpot") & old["value"].notna() & (old["path"] == group)]
+        done = {(r.shape, int(r.width), int(r.batch), r.path) for r in ok.itertuples()}
+        keys = zip(old["shape"], old["width"], old["batch"], group, strict=True)
+        keep = [s_ != s_ or (s_, int(w), int(b), p) in done for s_, w, b, p in keys]
+        frames.append(old[keep])
+    frames.append(device_rows(dev_name, gb_s, idle_w, meter.reason))
+    batches_of = {
+        "static_cudagraph": args.batches,
+        "compiled_cudagraph": args.batches
+        if args.compiled_batches is None
+        else args.compiled_batches,
+        "hf_generate": args.batches if args.plain_batches is None else args.plain_batches,
+    }
+    plan = []  # study widths on every path first, then the neighbours on the graph paths
     for shape in args.shapes:
         for width in dict.fromkeys(args.widths + neighbours):
             for batch in args.batches:
                 for path in args.paths:
-                    on_plain = width in args.widths and batch in plain_batches
-                    if path == "static_cudagraph" or on_plain:
+                    wanted = batch in batches_of[path] and (
+                        path != "hf_generate" or width in args.widths
+                    )
+                    if wanted and (shape, width, batch, path) not in done:
                         plan.append((shape, width, batch, path))
     skipped, model, built = [], None, None
     for shape, width, batch, path in tqdm(plan, desc="measurements"):
@@ -203,6 +229,9 @@ def main(argv=None) -> None:
                 f"[{time.perf_counter() - start:.0f} s]"
             )
     write_atomic(pd.concat(frames, ignore_index=True), args.out)
+    previous = None
+    if args.resume and args.resume.with_suffix(".json").exists():
+        previous = json.loads(args.resume.with_suffix(".json").read_text())
     provenance = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -222,7 +251,9 @@ def main(argv=None) -> None:
         "widths": args.widths,
         "neighbours": neighbours,
         "batches": args.batches,
-        "plain_batches": plain_batches,
+        "batches_by_path": batches_of,
+        "resumed_from": str(args.resume) if args.resume else None,
+        "previous_run": previous,
         "skipped_after_deadline": skipped,
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -153,6 +153,11 @@ def test_measure_returns_documented_schema(tiny_model):
     assert graph["value"].isna().all() and graph["reason"].str.contains("CUDA graph").all()
     eager = static[static["path"] == "static_eager"].set_index("metric")
     assert eager.loc["tpot", "value"] > 0 and eager.loc["tpot", "n"] >= 2
+    compiled = measure(
+        tiny_model, shape="tiny", batch=2, path="compiled_cudagraph", settings=settings, meter=meter
+    )
+    assert set(compiled["path"]) == {"compiled_cudagraph"}  # no other loop under its name
+    assert compiled["value"].isna().all() and compiled["reason"].str.contains("failed").all()
     with pytest.raises(ValueError, match="valid paths"):
         measure(tiny_model, shape="t", batch=1, path="compiled", settings=settings, meter=meter)
 
@@ -197,6 +202,11 @@ def test_roofline_table_by_hand():
     assert t.loc[4096, "ideal_speedup"] == pytest.approx(full / half)
     assert t.loc[4096, "speedup_vs_ideal"] == pytest.approx((2.0 / 1.5) / (full / half))
     assert t.loc[8192, "speedup"] == 1.0
+    bw_row = {"device": "gpu", "metric": "copy_bandwidth", "value": 2000.0}  # GB/s
+    from_rows = roofline_table(pd.concat([results, pd.DataFrame([bw_row])])).set_index("width")
+    assert from_rows["roofline_ms"].tolist() == pytest.approx(t["roofline_ms"].tolist())
+    with pytest.raises(ValueError, match="copy_bandwidth"):
+        roofline_table(results)
 
 
 def test_alignment_by_hand():

@@ -7,9 +7,12 @@ ignored, so a pruned model is never charged for talking longer):
   Time to first token (TTFT) is a ``max_new_tokens=1`` call; time per output token (TPOT) is
   ``(T(N) - T(1)) / (N - 1)``.
 - ``static_cudagraph``: a static KV cache, an eager prefill, and every decode step replayed from
-  one captured CUDA graph (no Python or launch overhead per step): what the hardware can do. If
-  the capture fails, its rows say why (value NaN) and the same loop is timed without the graph
-  under the honest name ``static_eager``.
+  one captured CUDA graph (no Python or launch overhead per step). If the capture fails, its
+  rows say why (value NaN) and the same loop is timed without the graph under the honest name
+  ``static_eager``.
+- ``compiled_cudagraph``: the same with the decode step compiled by torch.compile first, which
+  fuses its small kernels: what the hardware can do. If compilation fails, its rows say why
+  (value NaN); nothing else is timed under its name.
 
 Every measurement is one tidy row of :data:`COLUMNS`: median over repeated requests, quartiles
 and count. Energy is read from NVML over a window of whole requests of at least
@@ -56,7 +59,7 @@ COLUMNS = [
     "n",  # requests behind the value
     "reason",  # why the value is NaN, else ""
 ]
-PATHS = ("hf_generate", "static_cudagraph", "static_eager")
+PATHS = ("hf_generate", "static_cudagraph", "compiled_cudagraph", "static_eager")
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ def measure(
         model: a causal LM in eval mode (its device decides CUDA or CPU timing).
         shape: label of the model's shape, written to the ``shape`` column.
         batch: sequences per request.
-        path: ``"hf_generate"`` or ``"static_cudagraph"`` (see the module docstring).
+        path: ``"hf_generate"``, ``"static_cudagraph"`` or ``"compiled_cudagraph"`` (see the
+            module docstring).
         settings: prompt length, output length, repeats, energy window.
         meter: the NVML energy meter (``available=False`` gives NaN energy with its reason).
         idle_watts: idle power subtracted in ``energy_per_token_net``.
@@ -167,8 +171,8 @@ def measure(
     Raises:
         ValueError: an unknown path; the message lists the valid ones.
     """
-    if path not in PATHS[:2]:
-        raise ValueError(f"Unknown path {path!r}; valid paths: {list(PATHS[:2])}.")
+    if path not in PATHS[:3]:
+        raise ValueError(f"Unknown path {path!r}; valid paths: {list(PATHS[:3])}.")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(settings.seed)
     vocab = model.config.vocab_size
@@ -223,12 +227,17 @@ def measure(
             "request": window.phases["request"],
         }
     else:
+        compiled = path == "compiled_cudagraph"
         try:
-            runner = StaticGenerator(model, batch, settings.prompt_len, n_new, graph=True)
-        except Exception as err:  # report why, then time the same loop without the graph
-            reason = f"CUDA graph unavailable: {type(err).__name__}: {str(err)[:200]}"
+            runner = StaticGenerator(
+                model, batch, settings.prompt_len, n_new, graph=True, compile=compiled
+            )
+        except Exception as err:  # report why; time the graph-less loop only under its own name
+            reason = f"{path} failed: {type(err).__name__}: {str(err)[:300]}"
             for metric, unit in (("ttft", "ms"), ("tpot", "ms"), ("energy_per_token", "J/token")):
                 add(path, metric, unit, float("nan"), n=0, reason=reason)
+            if compiled:
+                return pd.DataFrame(rows, columns=COLUMNS)
             path = "static_eager"
             runner = StaticGenerator(model, batch, settings.prompt_len, n_new, graph=False)
 

@@ -83,13 +83,14 @@ def copy_bandwidth(
 
 
 def roofline_table(
-    results: pd.DataFrame, bandwidth: float, *, reference_width: int = 8192
+    results: pd.DataFrame, bandwidth: float | None = None, *, reference_width: int = 8192
 ) -> pd.DataFrame:
     """Measured decode time per token against the memory roofline, and speedup against ideal.
 
     Args:
         results: rows of :data:`widthprune.efficiency.COLUMNS` (metric ``tpot`` is used).
-        bandwidth: bytes/s of :func:`copy_bandwidth` on the same device.
+        bandwidth: bytes/s of :func:`copy_bandwidth` on the same device; ``None`` takes, per
+            device, the median of the results' own ``copy_bandwidth`` rows (GB/s).
         reference_width: the unpruned width the speedups are relative to.
 
     Returns:
@@ -97,6 +98,9 @@ def roofline_table(
         ``pct_of_roofline`` (roofline / measured, 100 = at the floor), ``weight_gb``,
         ``speedup`` (reference tpot / tpot), ``ideal_speedup`` (reference bytes / bytes) and
         ``speedup_vs_ideal`` (their ratio); speedups are NaN without a reference row.
+
+    Raises:
+        ValueError: no bandwidth given and none recorded for a device in ``results``.
     """
     keys = ["device", "shape", "width", "batch", "prompt_len", "new_tokens", "path"]
     t = results[(results["metric"] == "tpot") & results["value"].notna()]
@@ -106,7 +110,16 @@ def roofline_table(
     context = t["prompt_len"] + t["new_tokens"] / 2
     moved = wb + t["batch"] * context * kv
     t["weight_gb"] = wb / 1e9
-    t["roofline_ms"] = moved / bandwidth * 1e3
+    if bandwidth is None:
+        rows = results[results["metric"] == "copy_bandwidth"]
+        per_device = rows.groupby("device")["value"].median() * 1e9
+        missing = sorted(set(t["device"]) - set(per_device.index))
+        if missing:
+            raise ValueError(f"No copy_bandwidth rows for {missing}; pass bandwidth= instead.")
+        bw = t["device"].map(per_device)
+    else:
+        bw = bandwidth
+    t["roofline_ms"] = moved / bw * 1e3
     t["pct_of_roofline"] = 100 * t["roofline_ms"] / t["tpot_ms"]
     t["moved_bytes"] = moved
     group = ["device", "shape", "batch", "prompt_len", "new_tokens", "path"]
