@@ -149,6 +149,14 @@ def device_rows(device: str, gb_s: float, idle_w: float, reason: str) -> pd.Data
     )
 
 
+def write_provenance(provenance: dict, csv_path: Path) -> None:
+    """The provenance JSON beside the CSV (NaN written as null)."""
+    clean = json.loads(json.dumps(provenance), parse_constant=lambda _: None)
+    tmp = csv_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(clean, indent=2) + "\n")
+    os.replace(tmp, csv_path.with_suffix(".json"))
+
+
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame.to_csv(tmp, index=False)
@@ -205,30 +213,6 @@ def main(argv=None) -> None:
                     )
                     if wanted and (shape, width, batch, path) not in done:
                         plan.append((shape, width, batch, path))
-    skipped, model, built = [], None, None
-    for shape, width, batch, path in tqdm(plan, desc="measurements"):
-        if time.perf_counter() - start > args.deadline:
-            skipped.append([shape, width, batch, path])
-            continue
-        if built != (shape, width):
-            model = None
-            gc.collect()
-            torch.cuda.empty_cache() if device.type == "cuda" else None
-            model, built = build(shape, width, device, args.quick), (shape, width)
-        s = plain_settings if path == "hf_generate" else settings
-        frame = measure(
-            model, shape=shape, batch=batch, path=path, settings=s, meter=meter, idle_watts=idle_w
-        )
-        frames.append(frame)
-        write_atomic(pd.concat(frames, ignore_index=True), args.out)
-        for name, g in frame.groupby("path", sort=False):
-            v = g.set_index("metric")["value"]
-            tqdm.write(
-                f"{shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
-                f"tpot {v['tpot']:.3f} ms, {v['energy_per_token']:.4f} J/token "
-                f"[{time.perf_counter() - start:.0f} s]"
-            )
-    write_atomic(pd.concat(frames, ignore_index=True), args.out)
     previous = None
     if args.resume and args.resume.with_suffix(".json").exists():
         previous = json.loads(args.resume.with_suffix(".json").read_text())
@@ -254,11 +238,38 @@ def main(argv=None) -> None:
         "batches_by_path": batches_of,
         "resumed_from": str(args.resume) if args.resume else None,
         "previous_run": previous,
-        "skipped_after_deadline": skipped,
-        "seconds": round(time.perf_counter() - start, 1),
+        "finished": False,  # True once every planned measurement ran or was skipped
+        "skipped_after_deadline": [],
+        "seconds": None,
     }
-    clean = json.loads(json.dumps(provenance), parse_constant=lambda _: None)  # NaN -> null
-    args.out.with_suffix(".json").write_text(json.dumps(clean, indent=2) + "\n")
+    write_provenance(provenance, args.out)
+    skipped, model, built = [], None, None
+    for shape, width, batch, path in tqdm(plan, desc="measurements"):
+        if time.perf_counter() - start > args.deadline:
+            skipped.append([shape, width, batch, path])
+            continue
+        if built != (shape, width):
+            model = None
+            gc.collect()
+            torch.cuda.empty_cache() if device.type == "cuda" else None
+            model, built = build(shape, width, device, args.quick), (shape, width)
+        s = plain_settings if path == "hf_generate" else settings
+        frame = measure(
+            model, shape=shape, batch=batch, path=path, settings=s, meter=meter, idle_watts=idle_w
+        )
+        frames.append(frame)
+        write_atomic(pd.concat(frames, ignore_index=True), args.out)
+        for name, g in frame.groupby("path", sort=False):
+            v = g.set_index("metric")["value"]
+            tqdm.write(
+                f"{shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
+                f"tpot {v['tpot']:.3f} ms, {v['energy_per_token']:.4f} J/token "
+                f"[{time.perf_counter() - start:.0f} s]"
+            )
+    write_atomic(pd.concat(frames, ignore_index=True), args.out)
+    provenance.update(finished=True, skipped_after_deadline=skipped)
+    provenance["seconds"] = round(time.perf_counter() - start, 1)
+    write_provenance(provenance, args.out)
     print(
         f"wrote {args.out} ({sum(len(f) for f in frames)} rows) in {provenance['seconds']} s; "
         f"{len(skipped)} measurements skipped after the deadline",
