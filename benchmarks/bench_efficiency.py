@@ -85,6 +85,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="a CSV of an earlier run: its measurements are kept and not repeated",
     )
+    p.add_argument(
+        "--redo",
+        nargs="*",
+        default=[],
+        metavar="SHAPE:WIDTH:PATH",
+        help="measurements of the --resume CSV to drop and measure again",
+    )
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--min-runs", type=int, default=3, help="timed requests per measurement")
@@ -191,7 +198,12 @@ def main(argv=None) -> None:
         old = pd.read_csv(args.resume, keep_default_na=False, na_values=[""])
         group = old["path"].replace({"static_eager": "static_cudagraph"})
         ok = old[(old["metric"] == "tpot") & old["value"].notna() & (old["path"] == group)]
-        done = {(r.shape, int(r.width), int(r.batch), r.path) for r in ok.itertuples()}
+        redo = {(sh, int(w), p) for sh, w, p in (r.split(":") for r in args.redo)}
+        done = {
+            (r.shape, int(r.width), int(r.batch), r.path)
+            for r in ok.itertuples()
+            if (r.shape, int(r.width), r.path) not in redo
+        }
         keys = zip(old["shape"], old["width"], old["batch"], group, strict=True)
         keep = [s_ != s_ or (s_, int(w), int(b), p) in done for s_, w, b, p in keys]
         frames.append(old[keep])
