@@ -202,6 +202,9 @@ def test_roofline_table_by_hand():
     assert t.loc[4096, "ideal_speedup"] == pytest.approx(full / half)
     assert t.loc[4096, "speedup_vs_ideal"] == pytest.approx((2.0 / 1.5) / (full / half))
     assert t.loc[8192, "speedup"] == 1.0
+    ideal_saved_ms = (full - half) / 2e12 * 1e3
+    assert t.loc[4096, "saved_vs_ideal"] == pytest.approx(0.5 / ideal_saved_ms)
+    assert math.isnan(t.loc[8192, "saved_vs_ideal"])
     bw_row = {"device": "gpu", "metric": "copy_bandwidth", "value": 2000.0}  # GB/s
     from_rows = roofline_table(pd.concat([results, pd.DataFrame([bw_row])])).set_index("width")
     assert from_rows["roofline_ms"].tolist() == pytest.approx(t["roofline_ms"].tolist())

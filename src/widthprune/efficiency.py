@@ -165,7 +165,9 @@ def measure(
 
     Returns:
         Tidy rows of :data:`COLUMNS`: ttft, tpot, request_time (ms), throughput (tok/s),
-        peak_memory (GiB, CUDA only), energy_per_token and energy_per_token_net (J/token),
+        peak_memory (GiB, CUDA only: all the process held at the peak) and workload_memory
+        (GiB: the peak above what was held before, i.e. KV cache, activations, graph pools),
+        energy_per_token and energy_per_token_net (J/token),
         power (W).
 
     Raises:
@@ -206,6 +208,7 @@ def measure(
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+        held = torch.cuda.memory_allocated(device)  # the weights, and anything left over
     if path == "hf_generate":
         for _ in range(settings.warmup):
             generate_plain(model, ids, 4)
@@ -263,7 +266,9 @@ def measure(
     med = statistics.median(phases["request"])
     add(path, "throughput", "tok/s", batch * n_new / med, n=runs)
     if device.type == "cuda":
-        add(path, "peak_memory", "GiB", torch.cuda.max_memory_allocated(device) / 2**30)
+        peak = torch.cuda.max_memory_allocated(device)
+        add(path, "peak_memory", "GiB", peak / 2**30)
+        add(path, "workload_memory", "GiB", (peak - held) / 2**30)
     tokens = runs * batch * n_new
     reason = "" if meter.available else meter.reason
     add(path, "energy_per_token", "J/token", window.joules / tokens, n=runs, reason=reason)

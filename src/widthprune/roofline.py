@@ -97,7 +97,9 @@ def roofline_table(
         One row per device, shape, width, batch and path: ``tpot_ms``, ``roofline_ms``,
         ``pct_of_roofline`` (roofline / measured, 100 = at the floor), ``weight_gb``,
         ``speedup`` (reference tpot / tpot), ``ideal_speedup`` (reference bytes / bytes) and
-        ``speedup_vs_ideal`` (their ratio); speedups are NaN without a reference row.
+        ``speedup_vs_ideal`` (their ratio), and ``saved_vs_ideal``: the time per token saved
+        against the reference over the time its saved bytes take at the bandwidth (1 = every
+        byte removed saves its full share; NaN at the reference or without one).
 
     Raises:
         ValueError: no bandwidth given and none recorded for a device in ``results``.
@@ -105,6 +107,7 @@ def roofline_table(
     keys = ["device", "shape", "width", "batch", "prompt_len", "new_tokens", "path"]
     t = results[(results["metric"] == "tpot") & results["value"].notna()]
     t = t[keys + ["value"]].rename(columns={"value": "tpot_ms"}).reset_index(drop=True)
+    t = t.astype({"width": int, "batch": int, "prompt_len": int, "new_tokens": int})
     wb = np.array([weight_bytes(s, int(w)) for s, w in zip(t["shape"], t["width"], strict=True)])
     kv = np.array([kv_bytes_per_token(s) for s in t["shape"]], dtype=float)
     context = t["prompt_len"] + t["new_tokens"] / 2
@@ -123,11 +126,18 @@ def roofline_table(
     t["pct_of_roofline"] = 100 * t["roofline_ms"] / t["tpot_ms"]
     t["moved_bytes"] = moved
     group = ["device", "shape", "batch", "prompt_len", "new_tokens", "path"]
-    ref = t[t["width"] == reference_width].set_index(group)[["tpot_ms", "moved_bytes"]]
+    ref = t[t["width"] == reference_width].set_index(group)[
+        ["tpot_ms", "moved_bytes", "roofline_ms"]
+    ]
     joined = t.join(ref.add_suffix("_ref"), on=group)
     t["speedup"] = joined["tpot_ms_ref"] / t["tpot_ms"]
     t["ideal_speedup"] = joined["moved_bytes_ref"] / t["moved_bytes"]
     t["speedup_vs_ideal"] = t["speedup"] / t["ideal_speedup"]
+    # the time pruning saves against what its saved bytes would save at the copy bandwidth
+    ideal_saved = joined["roofline_ms_ref"] - t["roofline_ms"]
+    t["saved_vs_ideal"] = (joined["tpot_ms_ref"] - t["tpot_ms"]) / ideal_saved.where(
+        ideal_saved > 0
+    )
     return t.drop(columns="moved_bytes")
 
 
@@ -157,7 +167,7 @@ def alignment_table(
     """
     r = results[
         (results["metric"] == metric) & (results["path"] == path) & results["value"].notna()
-    ]
+    ].astype({"width": int, "batch": int})
     rows = []
     for (device, shape, batch), g in r.groupby(["device", "shape", "batch"]):
         by_width = g.set_index("width")["value"]
