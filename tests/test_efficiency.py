@@ -19,6 +19,7 @@ from widthprune.roofline import (
     copy_bandwidth,
     decompose_published_latency,
     kv_bytes_per_token,
+    marginal_bandwidth,
     model_weight_bytes,
     roofline_table,
     weight_bytes,
@@ -197,6 +198,7 @@ def test_roofline_table_by_hand():
     kv = 1 * (512 + 64) * 32_768  # batch * mean live context * bytes per token
     full, half = 2_471_628_800 + kv, 2_471_628_800 - 2 * 16 * 3 * 2048 * 4096 + kv
     assert t.loc[8192, "roofline_ms"] == pytest.approx(full / 2e12 * 1e3)
+    assert t.loc[4096, "moved_gb"] == pytest.approx(half / 1e9)
     assert t.loc[8192, "pct_of_roofline"] == pytest.approx(100 * full / 2e12 * 1e3 / 2.0)
     assert t.loc[4096, "speedup"] == pytest.approx(2.0 / 1.5)
     assert t.loc[4096, "ideal_speedup"] == pytest.approx(full / half)
@@ -210,6 +212,23 @@ def test_roofline_table_by_hand():
     assert from_rows["roofline_ms"].tolist() == pytest.approx(t["roofline_ms"].tolist())
     with pytest.raises(ValueError, match="copy_bandwidth"):
         roofline_table(results)
+
+
+def test_marginal_bandwidth_recovers_a_line():
+    # tpot = 0.7 ms + bytes / 2.5e12 B/s, exactly
+    moved = [2.5e9, 2.0e9, 1.5e9]
+    table = pd.DataFrame(
+        {
+            "width": [8192, 6144, 4096],
+            "moved_gb": [m / 1e9 for m in moved],
+            "tpot_ms": [0.7 + m / 2.5e12 * 1e3 for m in moved],
+        }
+    )
+    fixed_ms, bandwidth = marginal_bandwidth(table)
+    assert fixed_ms == pytest.approx(0.7)
+    assert bandwidth == pytest.approx(2.5e12)
+    with pytest.raises(ValueError, match="two widths"):
+        marginal_bandwidth(table.iloc[:1])
 
 
 def test_alignment_by_hand():

@@ -139,7 +139,7 @@ def relative_energy(
         + ", "
         + ours["path"]
         + ", batch "
-        + ours["batch"].astype(str)
+        + ours["batch"].astype(int).astype(str)
     )
     cols = ["source", "shape", "width", "joules_per_token"]
     out = pd.concat([pub[cols], ours[cols]], ignore_index=True)

@@ -25,6 +25,7 @@ __all__ = [
     "copy_bandwidth",
     "decompose_published_latency",
     "kv_bytes_per_token",
+    "marginal_bandwidth",
     "model_weight_bytes",
     "roofline_table",
     "weight_bytes",
@@ -96,6 +97,7 @@ def roofline_table(
     Returns:
         One row per device, shape, width, batch and path: ``tpot_ms``, ``roofline_ms``,
         ``pct_of_roofline`` (roofline / measured, 100 = at the floor), ``weight_gb``,
+        ``moved_gb`` (weights plus live KV cache per step),
         ``speedup`` (reference tpot / tpot), ``ideal_speedup`` (reference bytes / bytes) and
         ``speedup_vs_ideal`` (their ratio), and ``saved_vs_ideal``: the time per token saved
         against the reference over the time its saved bytes take at the bandwidth (1 = every
@@ -138,7 +140,28 @@ def roofline_table(
     t["saved_vs_ideal"] = (joined["tpot_ms_ref"] - t["tpot_ms"]) / ideal_saved.where(
         ideal_saved > 0
     )
-    return t.drop(columns="moved_bytes")
+    t["moved_gb"] = t.pop("moved_bytes") / 1e9
+    return t
+
+
+def marginal_bandwidth(table: pd.DataFrame) -> tuple[float, float]:
+    """Least-squares line of decode time per token against bytes moved per token.
+
+    Args:
+        table: rows of :func:`roofline_table` for one device, shape, batch and path (at least
+            two widths).
+
+    Returns:
+        ``(fixed_ms, bandwidth)``: the time per token the line gives at zero bytes (work that
+        does not shrink with the weights) and the bytes/s at which each extra byte costs time.
+
+    Raises:
+        ValueError: fewer than two widths.
+    """
+    if table["width"].nunique() < 2:
+        raise ValueError("Need at least two widths to fit a line.")
+    slope, intercept = np.polyfit(table["moved_gb"] * 1e9, table["tpot_ms"] * 1e-3, 1)
+    return float(intercept * 1e3), float(1.0 / slope)
 
 
 def aligned_neighbours(width: int, multiple: int = 128) -> tuple[int, int]:
