@@ -6,11 +6,12 @@ import math
 import sys
 import types
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from widthprune.efficiency import COLUMNS, BenchSettings, measure, run_window
+from widthprune.efficiency import COLUMNS, BenchSettings, load_results, measure, run_window
 from widthprune.energy import EnergyMeter, correct_published_energy, relative_energy
 from widthprune.generation import StaticGenerator, generate_plain
 from widthprune.roofline import (
@@ -163,6 +164,25 @@ def test_measure_returns_documented_schema(tiny_model):
         measure(tiny_model, shape="t", batch=1, path="compiled", settings=settings, meter=meter)
 
 
+def test_results_survive_a_csv_round_trip(tiny_model, tmp_path):
+    settings = BenchSettings(prompt_len=7, new_tokens=3, min_runs=1, min_window_s=0.0)
+    frame = measure(
+        tiny_model,
+        shape="tiny",
+        batch=1,
+        path="hf_generate",
+        settings=settings,
+        meter=EnergyMeter(None),
+    )
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    back = load_results(tmp_path / "r.csv")
+    assert back["width"].dtype == "Int64" and back["batch"].tolist() == [1] * len(frame)
+    pd.testing.assert_frame_equal(back.astype(frame.dtypes.to_dict()), frame)
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        load_results(tmp_path / "bad.csv")
+
+
 def test_bench_settings_validate():
     with pytest.raises(ValueError, match="new_tokens >= 2"):
         BenchSettings(new_tokens=1)
@@ -309,4 +329,78 @@ def test_relative_energy_by_hand():
     assert r.loc[("study, L4, batch 1", 4096), "relative"] == pytest.approx(0.75)
     assert r.loc[("measured, H, p, batch 1", 4096), "relative"] == pytest.approx(0.8)
     assert r.loc[("measured, H, p, batch 1", 4096), "pruning_pct"] == 50.0
+    assert relative_energy(published.assign(width=7373), measured)["pruning_pct"].iloc[0] == 10.0
     assert len(r) == 4  # the NaN measurement is dropped
+
+
+def test_efficiency_plots_draw_their_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from widthprune import plotting
+
+    row = {
+        "device": "gpu",
+        "shape": "llama-3.2-1b",
+        "batch": 1,
+        "prompt_len": 512,
+        "new_tokens": 128,
+        "metric": "tpot",
+    }
+    results = pd.DataFrame(
+        [
+            {**row, "width": w, "path": p, "value": v}
+            for p, k in [("a", 1.0), ("b", 2.0)]
+            for w, v in [(8192, 2.0 * k), (7373, 2.2 * k), (4096, 1.5 * k)]
+        ]
+    )
+    table = roofline_table(results, bandwidth=3e12)
+    ax = plotting.plot_time_per_token(table)
+    dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert len(dashed) == 1  # one roofline for the one batch size
+    assert list(dashed[0].get_xdata()) == [4096, 7373, 8192]
+    floor = table.drop_duplicates("width").sort_values("width")["roofline_ms"].tolist()
+    assert list(dashed[0].get_ydata()) == pytest.approx(floor)
+    assert "memory roofline" in [t.get_text() for t in ax.get_legend().get_texts()]
+    ax = plotting.plot_roofline_fraction(table)
+    assert sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0) == sorted(
+        table["pct_of_roofline"].round(6)
+    )
+    prefill = results[results["path"] == "a"].assign(metric="ttft")
+    ax = plotting.plot_alignment(prefill)
+    grey = ax.lines[0]
+    assert list(grey.get_xdata()) == [4096, 8192]  # only the multiples of 128 are joined
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["multiple of 128", "unaligned"]
+    decomposed = decompose_published_latency(
+        pd.DataFrame(
+            {
+                "model": ["A", "A"],
+                "pruning_pct": [0, 40],
+                "workload": ["w", "w"],
+                "ttlt_ms": [100.0, 400.0],
+                "throughput_tok_s": [50.0, 50.0],
+            }
+        )
+    )
+    ax = plotting.plot_latency_decomposition(decomposed)
+    ys = {tuple(np.round(ln.get_ydata(), 6)) for ln in ax.lines if len(ln.get_xdata()) == 2}
+    assert {(1.0, 4.0), (1.0, 1.0)} <= ys  # latency and tokens x4, time per token x1
+    energy = pd.DataFrame(
+        {
+            "source": ["s", "s"],
+            "shape": ["x", "x"],
+            "width": [8192, 4096],
+            "pruning_pct": [0.0, 50.0],
+            "joules_per_token": [2.0, 1.5],
+            "relative": [1.0, 0.75],
+        }
+    )
+    ax = plotting.plot_energy_comparison(energy)
+    assert list(ax.lines[0].get_ydata()) == [1.0, 0.75]
+    measured = results.assign(metric="energy_per_token")
+    ax = plotting.plot_energy_per_token(measured)
+    assert ax.get_yscale() == "log"
+    plt.close("all")

@@ -39,6 +39,7 @@ __all__ = [
     "PATHS",
     "BenchSettings",
     "Window",
+    "load_results",
     "measure",
     "run_window",
 ]
@@ -277,3 +278,20 @@ def measure(
     add(path, "energy_per_token_net", "J/token", net, n=runs, reason=net_reason)
     add(path, "power", "W", window.joules / window.seconds, n=runs, reason=reason)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def load_results(path) -> pd.DataFrame:
+    """Read a results CSV written by ``benchmarks/bench_efficiency.py``.
+
+    Integer columns come back as integers (nullable: the run-level rows, copy bandwidth and
+    idle power, have no shape, width or batch) and an empty reason as "".
+
+    Raises:
+        ValueError: the file lacks columns of :data:`COLUMNS`; the message names them.
+    """
+    frame = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in frame]
+    if missing:
+        raise ValueError(f"{path} is not an efficiency results file: missing columns {missing}.")
+    ints = {c: "Int64" for c in ("width", "batch", "prompt_len", "new_tokens", "n")}
+    return frame.astype(ints).fillna({"reason": "", "path": ""})

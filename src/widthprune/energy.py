@@ -143,7 +143,7 @@ def relative_energy(
     )
     cols = ["source", "shape", "width", "joules_per_token"]
     out = pd.concat([pub[cols], ours[cols]], ignore_index=True)
-    out["pruning_pct"] = 100 * (1 - out["width"] / reference_width)
+    out["pruning_pct"] = (100 * (1 - out["width"] / reference_width)).round(1)
     ref = out[out["width"] == reference_width].set_index(["source", "shape"])["joules_per_token"]
     out["relative"] = (
         out["joules_per_token"] / out.join(ref.rename("ref"), on=["source", "shape"])["ref"]
