@@ -40,7 +40,16 @@ def plot_time_per_token(
     import seaborn as sns
 
     ax = _axes(ax)
-    sns.lineplot(data=data, x=x, y=y, hue=hue, style=style or hue, markers=True, ax=ax)
+    sns.lineplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        style=style or hue,
+        markers=True,
+        dashes=style is not None,
+        ax=ax,
+    )
     levels = [None] if style is None else sorted(data[style].unique())
     for level in levels:
         g = data if level is None else data[data[style] == level]
