@@ -19,8 +19,11 @@ from .architectures import (
     llama_config,
 )
 from .calibration import calibration_batches, calibration_texts
+from .efficiency import BenchSettings, load_measurements, measure
+from .energy import EnergyMeter
 from .evaluation import PRESETS, EvalResult, evaluate, perplexity
 from .experiment import EvalConfig
+from .generation import StaticGenerator, generate_plain
 from .metrics import CHANCE, aggregate_samples
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
@@ -33,6 +36,7 @@ from .pruning import (
     target_width,
 )
 from .published import build_published_tables, published
+from .roofline import roofline_table, weight_bytes
 from .scoring import CRITERIA, compare_criteria, record_mlp_activations, score, scores_frame
 from .store import evaluate_config, load_results, load_samples
 from .verification import masked_logits, verify_pruning
@@ -40,6 +44,12 @@ from .verification import masked_logits, verify_pruning
 __version__ = "0.1.0"
 
 __all__ = [
+    "weight_bytes",
+    "measure",
+    "load_measurements",
+    "StaticGenerator",
+    "EnergyMeter",
+    "BenchSettings",
     "CHANCE",
     "CRITERIA",
     "PRESETS",
@@ -59,6 +69,7 @@ __all__ = [
     "evaluate",
     "evaluate_config",
     "gated_mlps",
+    "generate_plain",
     "get_shape",
     "layer_widths",
     "llama_config",
@@ -72,6 +83,7 @@ __all__ = [
     "published",
     "random_model",
     "record_mlp_activations",
+    "roofline_table",
     "save_pruned",
     "score",
     "scores_frame",
