@@ -152,6 +152,8 @@ def relative_energy(
     return out
 
 
+STUDY_GPU = "NVIDIA L4"  # every efficiency run of the study (its repository's results)
+
 _WORKLOAD_QUANTITIES = {
     "throughput": "throughput_tok_s",
     "generate_wall_time": "ttlt_ms",
@@ -168,7 +170,7 @@ def published_workloads(frame: pd.DataFrame | None = None) -> pd.DataFrame:
             run and quantity, in the units the quantities really have.
 
     Returns:
-        One row per (model, pruning_pct, workload): shape, width, batch_size, num_prompts,
+        One row per (model, pruning_pct, workload): shape, gpu, width, batch_size, num_prompts,
         max_new_tokens, num_runs and the run means of ``throughput_tok_s``, ``ttlt_ms`` (the
         wall time of a whole ``generate()`` call), and the two figures the study called energy,
         ``energy_kwh_reported`` and ``joules_per_token_reported`` (both CodeCarbon emissions in
@@ -187,6 +189,7 @@ def published_workloads(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     table = table.rename(columns=_WORKLOAD_QUANTITIES).reset_index()
     table.columns.name = None
     table.insert(1, "shape", table["model"].str.lower())  # the key of widthprune.SHAPES
+    table["gpu"] = STUDY_GPU
     counts = runs.groupby(["model", "pruning_pct", "workload"])["run"].nunique()
     table = table.merge(
         counts.rename("num_runs").reset_index(), on=["model", "pruning_pct", "workload"]
