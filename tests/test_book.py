@@ -193,3 +193,55 @@ def test_point_config_maps_chapter_parameters():
     assert (wanda.label, wanda.calibration, wanda.tasks) == ("wanda-ratio2.4", "toy", ("a", "b"))
     # the calibration file of a weight criterion does not change its id
     assert ppm.config_id == point_config(model="toy", criterion="ppm", pruning_pct=40.0).config_id
+
+
+@pytest.fixture(scope="module")
+def toy_sweep(tmp_path_factory):
+    """A two-point sweep of the bundled model on a few items per task, run as `make book` does."""
+    folder = tmp_path_factory.mktemp("sweep")
+    config = SweepConfig(criteria=("ppm",), pcts=(0, 50), limit=4, run="t")
+    outputs = run_sweep(config, notebooks=ROOT / "notebooks", out_dir=folder / "gen", cwd=folder)
+    return folder, outputs
+
+
+def test_evaluation_chapter_stores_each_sweep_point(toy_sweep):
+    folder, outputs = toy_sweep
+    assert [p.name.split("_")[1] for p in outputs] == ["none", "ppm"]
+    stored = sorted((folder / "results" / "t").glob("*/COMPLETE"))
+    assert len(stored) == 2
+    for marker in stored:
+        names = {p.name for p in marker.parent.iterdir()}
+        assert {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json"} <= names
+    names = glued(nbformat.read(outputs[1], as_version=4))
+    assert names["label"]["text/plain"] == "'ppm-pct50'"
+    width = json.loads((stored[0].parent / "provenance.json").read_text())["width"]
+    assert width in (768, 384)
+
+
+@pytest.mark.parametrize("chapter", ["05_capabilities", "06_correlation"])
+def test_analysis_chapters_read_the_sweep(toy_sweep, chapter):
+    folder, _ = toy_sweep
+    parameters = (
+        {"run": "t"} if chapter == "05_capabilities" else {"toy_run": "t", "n_resamples": 99}
+    )
+    out = run_notebook(
+        ROOT / "notebooks" / f"{chapter}.ipynb", folder / f"{chapter}.ipynb", parameters, cwd=folder
+    )
+    names = glued(nbformat.read(out, as_version=4))
+    if chapter == "05_capabilities":
+        assert names["n_configs"]["text/plain"] == "2"
+        assert float(names["widest"]["text/plain"]) == 4.0
+    else:
+        assert "analyses the run 't'" in json.dumps(names["toy_status"])
+
+
+def test_efficiency_chapter_runs_from_the_committed_measurements(tmp_path):
+    csv = ROOT / "benchmarks" / "results" / "efficiency_h100.csv"
+    out = run_notebook(
+        ROOT / "notebooks" / "07_efficiency.ipynb",
+        tmp_path / "07.ipynb",
+        {"efficiency_csv": str(csv)},
+        cwd=ROOT,
+    )
+    names = glued(nbformat.read(out, as_version=4))
+    assert "H100" in names["device"]["text/plain"]
