@@ -290,3 +290,19 @@ def test_load_toy_pairs_a_stored_sweep(stored, configs):
     per_config = samples.groupby("config").size()
     assert per_config[base.config_id] == per_config[pruned.config_id] > 0
     assert toy_status((results, samples), "r").startswith("The toy section below analyses")
+
+
+def test_cli_evaluate_stores_and_reuses(model_dir, tasks_dir, tmp_path, capsys):
+    from widthprune.cli import main
+
+    args = ["evaluate", str(model_dir), "--tasks", "tiny", "--include-path", str(tasks_dir)]
+    args += ["--criterion", "ppm", "--pct", "40", "--run", "cli", "--root", str(tmp_path)]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    folders = [p for p in (tmp_path / "cli").iterdir() if not p.name.startswith(".")]
+    assert len(folders) == 1 and (folders[0] / "COMPLETE").exists()
+    assert json.loads((folders[0] / "config.json").read_text())["config"]["pruning_pct"] == 40.0
+    assert main(args) == 0  # the stored result is read back, the same table printed
+    assert capsys.readouterr().out == first.out
+    with pytest.raises(SystemExit, match="criterion"):
+        main(["evaluate", str(model_dir), "--pct", "40", "--root", str(tmp_path)])

@@ -17,6 +17,22 @@ _DTYPES = {
 }
 
 
+def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
+    """Target width, rounding, calibration, seed and device: shared by prune and evaluate."""
+    target = p.add_mutually_exclusive_group(required=required)
+    target.add_argument("--ratio", type=float, help="target expansion ratio (width / hidden)")
+    target.add_argument("--pct", type=float, help="percentage of neurons removed per layer")
+    if width:
+        target.add_argument("--width", type=int, help="explicit MLP width")
+    p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
+    p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
+    p.add_argument("--calibration", help='"toy" or a text file, for activation-aware criteria')
+    p.add_argument("--calibration-samples", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+
+
 def add_prune(sub) -> None:
     p = sub.add_parser(
         "prune",
@@ -25,18 +41,9 @@ def add_prune(sub) -> None:
         "(loadable with AutoModelForCausalLM.from_pretrained), its tokenizer and a JSON report.",
     )
     p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--ratio", type=float, help="target expansion ratio (width / hidden)")
-    target.add_argument("--pct", type=float, help="percentage of neurons removed per layer")
     p.add_argument("--criterion", default="ppm", help="scoring rule (default: ppm)")
-    p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
-    p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", help='text file (or "toy") for activation-aware criteria')
-    p.add_argument("--calibration-samples", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    _add_pruning_arguments(p, required=True)
     p.add_argument("--dtype", choices=sorted(_DTYPES), default="auto")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(run_command=run_prune)
 
@@ -218,18 +225,8 @@ def add_evaluate(sub) -> None:
     p.add_argument("--run", dest="run_name", default="default", help="name of the run folder")
     p.add_argument("--root", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--criterion", default=None, help="scoring rule; omit for the baseline")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--ratio", type=float, help="target expansion ratio (width / hidden)")
-    target.add_argument("--pct", type=float, help="percentage of neurons removed per layer")
-    target.add_argument("--width", type=int, help="explicit MLP width")
-    p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
-    p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", default=None, help='"toy" or a text file')
-    p.add_argument("--calibration-samples", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    _add_pruning_arguments(p, required=False, width=True)
     p.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", default="auto", help='int or "auto"')
     p.add_argument("--include-path", action="append", default=[], help="extra task folder")
     p.set_defaults(run_command=run_evaluate)
@@ -269,6 +266,7 @@ def run_evaluate(args) -> int:
         raise SystemExit(f"error: {err}") from err
     print(result.summary.to_string(index=False))
     print(f"stored in {result_folder(config, args.run_name, args.root)}", file=sys.stderr)
+    return 0
 
 
 def add_toy(sub) -> None:
