@@ -321,6 +321,7 @@ def run_toy(args) -> int:
     last = log[-1]
     print(f"trained {last['step']} steps in {last['seconds']} s, final loss {last['loss']}")
     print(f"saved to {out}; task data in {paths['knowledge'].parent}", file=sys.stderr)
+    return 0
 
 
 def add_published(sub) -> None:
