@@ -14,7 +14,7 @@ import pandas as pd
 from .claims import PUBLISHED_TASKS, TOY_TASKS
 from .stats import CHANCE
 
-__all__ = ["published_capabilities", "sweep_capabilities"]
+__all__ = ["knowledge_by_frequency", "published_capabilities", "sweep_capabilities"]
 
 _COLUMNS = [
     "model",
@@ -47,14 +47,15 @@ def _headline(frame: pd.DataFrame, tasks: dict) -> pd.DataFrame:
     return out
 
 
-def _intervals(out: pd.DataFrame) -> pd.DataFrame:
+def _intervals(out: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """95 % intervals on the score and on the above-chance scale (NaN where unknown)."""
     out["ci_low"] = out["value"] - 1.96 * out["stderr"]
     out["ci_high"] = out["value"] + 1.96 * out["stderr"]
     scale = 1 - out["chance"]
     for suffix, column in (("", "value"), ("_low", "ci_low"), ("_high", "ci_high")):
         out[f"above_chance{suffix}"] = (out[column] - out["chance"]) / scale
-    return out[_COLUMNS].sort_values(["model", "criterion", "task", "metric", "expansion_ratio"])
+    order = ["model", "criterion", "task", "metric", *extra, "expansion_ratio"]
+    return out[_COLUMNS + list(extra)].sort_values(order, ignore_index=True)
 
 
 def sweep_capabilities(results: pd.DataFrame, *, tasks: dict | None = None) -> pd.DataFrame:
@@ -72,16 +73,21 @@ def sweep_capabilities(results: pd.DataFrame, *, tasks: dict | None = None) -> p
     frame = _headline(results, tasks)
     if frame.empty:
         raise ValueError(f"No headline metric {sorted(tasks)} in these results")
-    frame["expansion_ratio"] = frame["final_ratio"]
+    return _intervals(_per_criterion(frame))
+
+
+def _per_criterion(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ratio and percentage from the widths reached; the unpruned rows copied to each criterion."""
+    frame = frame.assign(expansion_ratio=frame["final_ratio"])
     base = frame[frame["criterion"].isna()]
-    full = dict(zip(base["model"], base["final_width"], strict=True))
+    full = dict(zip(base["model"], base["final_width"], strict=False))
     frame["pruning_pct"] = 100 * (1 - frame["final_width"] / frame["model"].map(full))
+    base = frame[frame["criterion"].isna()]
     criteria = list(frame["criterion"].dropna().unique()) or ["none"]
-    frame = pd.concat(
+    return pd.concat(
         [frame[frame["criterion"].notna()]] + [base.assign(criterion=c) for c in criteria],
         ignore_index=True,
     )
-    return _intervals(frame)
 
 
 def published_capabilities(*, tasks: dict | None = None, variants=("base", "instruct")):
@@ -102,3 +108,41 @@ def published_capabilities(*, tasks: dict | None = None, variants=("base", "inst
     keys = zip(frame["task"], frame["metric"], strict=True)
     frame["chance"] = [CHANCE.get(k, 0.0 if "acc" in k[1] else np.nan) for k in keys]
     return _intervals(frame)
+
+
+def knowledge_by_frequency(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Knowledge accuracy of each configuration of a toy sweep, per frequency of the fact.
+
+    Every toy knowledge question asks a fact that the training text stated at one of several
+    frequencies; this splits the accuracy by that frequency, with binomial standard errors.
+
+    Args:
+        results: :func:`widthprune.load_results` of the sweep.
+        samples: :func:`widthprune.load_samples` of the same sweep.
+
+    Returns:
+        Rows in the form of :func:`sweep_capabilities` (``task`` toy_knowledge, ``metric`` acc),
+        plus ``frequency`` and ``n`` (questions in that bucket).
+    """
+    from .toy import TASK_DATA
+
+    items = pd.read_json(TASK_DATA / "knowledge.jsonl", lines=True)
+    frequency = items["frequency"].rename_axis("doc_id").reset_index()
+    acc = samples[(samples["task"] == "toy_knowledge") & (samples["metric"] == "acc")]
+    acc = acc.merge(frequency, on="doc_id", how="left", validate="many_to_one")
+    if acc["frequency"].isna().any():
+        raise ValueError("Samples hold toy_knowledge items that the bundled task data lacks")
+    table = acc.groupby(["config_id", "frequency"], as_index=False)["value"].agg(["mean", "size"])
+    table = table.rename(columns={"mean": "value", "size": "n"})
+    table["stderr"] = np.sqrt(table["value"] * (1 - table["value"]) / table["n"])
+    configs = results.drop_duplicates("config_id")
+    configs = configs[["config_id", "model", "criterion", "final_width", "final_ratio"]]
+    frame = table.merge(configs, on="config_id").assign(
+        task="toy_knowledge",
+        metric="acc",
+        filter="none",
+        chance=0.25,
+        kind="knowledge",
+        higher_is_better=True,
+    )
+    return _intervals(_per_criterion(frame), extra=("frequency", "n"))

@@ -258,6 +258,7 @@ def plot_capabilities(
     hue: str = "task",
     style: str | None = "criterion",
     logy: bool = False,
+    ylabel: str | None = None,
     ax=None,
 ):
     """Capability curves against expansion ratio with 95 % intervals.
@@ -268,6 +269,7 @@ def plot_capabilities(
             drawn, with ``y="value"`` the columns ``ci_low/ci_high``.
         hue: column coloured; ``style``: column drawn with different line styles.
         logy: logarithmic y axis (perplexities).
+        ylabel: the y axis' label (default: what ``y`` measures).
     """
     import seaborn as sns
 
@@ -302,6 +304,8 @@ def plot_capabilities(
         ax.set_ylabel("score above chance (0 = chance, 1 = perfect)")
     else:
         ax.set_ylabel(y)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("expansion ratio (intermediate / hidden)")
