@@ -122,11 +122,13 @@ def knowledge_by_frequency(results: pd.DataFrame, samples: pd.DataFrame) -> pd.D
 
     Returns:
         Rows in the form of :func:`sweep_capabilities` (``task`` toy_knowledge, ``metric`` acc),
-        plus ``frequency`` and ``n`` (questions in that bucket).
+        plus ``frequency`` (ordered from the most to the least frequent bucket) and ``n``
+        (questions in that bucket).
     """
-    from .toy import TASK_DATA
+    from .toy import TASK_DATA, WorldConfig
 
     items = pd.read_json(TASK_DATA / "knowledge.jsonl", lines=True)
+    order = [name for name, _ in WorldConfig().frequency_buckets]  # most frequent first
     frequency = items["frequency"].rename_axis("doc_id").reset_index()
     acc = samples[(samples["task"] == "toy_knowledge") & (samples["metric"] == "acc")]
     acc = acc.merge(frequency, on="doc_id", how="left", validate="many_to_one")
@@ -145,4 +147,5 @@ def knowledge_by_frequency(results: pd.DataFrame, samples: pd.DataFrame) -> pd.D
         kind="knowledge",
         higher_is_better=True,
     )
+    frame["frequency"] = pd.Categorical(frame["frequency"], categories=order, ordered=True)
     return _intervals(_per_criterion(frame), extra=("frequency", "n"))
