@@ -138,7 +138,7 @@ def _benchmarks(reference: Path) -> pd.DataFrame:
                     if "_stderr" in key or not isinstance(value, (int, float)):
                         continue  # stderr goes with its metric; "N/A" marks an absent metric
                     if task == "lambada_openai" and key != "perplexity" and value == 0.0:
-                        continue  # placeholders: lambada word_perplexity/bits_per_byte were not run
+                        continue  # word_perplexity, bits_per_byte: not run, 0.0 in the file
                     metric, filt = _metric(key)
                     name, _, suffix = key.partition(",")
                     stderr = values.get(f"{name}_stderr" + (f",{suffix}" if suffix else ""))
@@ -334,7 +334,7 @@ def published(kind: str = "benchmarks") -> pd.DataFrame:
         filter, num_fewshot, stderr (NaN where the files give none), n (items of the split, NaN
         for perplexities), original_metric (the key in the json), hf_repo, note (flags the
         PIQA acc / acc_norm mixing of the study's summary). Lambada's word_perplexity and
-        bits_per_byte are 0.0 placeholders in the files and are left out.
+        bits_per_byte were not run (the files hold 0.0) and are left out.
 
         ``efficiency``, one row per model x configuration x workload x run x quantity (plus
         ``workload == "summary"`` rows: the study's averages over the six workloads):
