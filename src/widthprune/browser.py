@@ -21,7 +21,7 @@ __all__ = ["book_pages", "check_pages", "find_chromium"]
 
 _SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static", "_panels_static"}
 _SKIP_PAGES = {"genindex.html", "search.html"}
-# Sphinx and Chromium flags that keep a browser inside a machine without network
+# Chromium flags that keep a headless browser quiet on a machine without network
 _FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -236,7 +236,6 @@ def run_evaluate(args) -> int:
     from .experiment import EvalConfig
     from .store import evaluate_config, result_folder
 
-    tasks = args.tasks if "," not in args.tasks else tuple(args.tasks.split(","))
     limit = args.limit
     if limit is not None and limit >= 1:
         limit = int(limit)
@@ -252,7 +251,7 @@ def run_evaluate(args) -> int:
             calibration=args.calibration,
             calibration_samples=args.calibration_samples,
             seq_len=args.seq_len,
-            tasks=tasks,
+            tasks=args.tasks,
             num_fewshot=args.num_fewshot,
             limit=limit,
             seed=args.seed,

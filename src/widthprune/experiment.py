@@ -41,7 +41,7 @@ class EvalConfig:
     calibration: str | None = None  # None, "toy" (the toy world's text) or a text file path
     calibration_samples: int = 64  # windows for activation-aware criteria
     seq_len: int = 256  # tokens per calibration window
-    tasks: str | tuple[str, ...] = "toy"  # preset name or task names
+    tasks: str | tuple[str, ...] = "toy"  # preset name, task names, or names joined by commas
     num_fewshot: int | tuple[tuple[str, int], ...] | None = None  # shots; None = preset/task's
     limit: int | float | None = None  # items per task (or fraction); None = all
     seed: int = 0  # seeds pruning ties, calibration windows and lm-eval
@@ -57,7 +57,9 @@ class EvalConfig:
         for name in ("pruning_pct", "expansion_ratio"):
             if getattr(self, name) is not None:
                 put(name, float(getattr(self, name)))
-        if not isinstance(self.tasks, str):
+        if isinstance(self.tasks, str) and "," in self.tasks:  # "a, b" from a shell or notebook
+            put("tasks", tuple(t.strip() for t in self.tasks.split(",") if t.strip()))
+        elif not isinstance(self.tasks, str):
             put("tasks", tuple(self.tasks))
         if isinstance(self.num_fewshot, dict):
             put("num_fewshot", tuple(sorted(self.num_fewshot.items())))

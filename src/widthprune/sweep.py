@@ -116,9 +116,9 @@ def point_config(
 ):
     """The :class:`~widthprune.EvalConfig` of one sweep point (chapter 4's parameters).
 
-    ``criterion="none"`` or a target of 0 % means the unpruned model. A comma in ``tasks``
-    separates task names. Calibration text is recorded only for criteria that read it, so a
-    weight criterion's configuration does not change with it.
+    ``criterion="none"`` or a target of 0 % means the unpruned model. Calibration text is
+    recorded only for criteria that read it, so a weight criterion's configuration does not
+    change with it.
     """
     from .experiment import EvalConfig
     from .scoring import ACTIVATION_CRITERIA
@@ -131,7 +131,7 @@ def point_config(
         expansion_ratio=None if baseline else expansion_ratio,
         round_to=None if baseline else round_to,
         calibration=calibration if criterion in ACTIVATION_CRITERIA and not baseline else None,
-        tasks=tuple(t.strip() for t in tasks.split(",")) if "," in tasks else tasks,
+        tasks=tasks,
         limit=limit,
         seed=seed,
         dtype=dtype,
