@@ -7,14 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-_DTYPES = {
-    "auto": None,
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
+from .experiment import DTYPES
 
 
 def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
@@ -43,46 +36,38 @@ def add_prune(sub) -> None:
     p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
     p.add_argument("--criterion", default="ppm", help="scoring rule (default: ppm)")
     _add_pruning_arguments(p, required=True)
-    p.add_argument("--dtype", choices=sorted(_DTYPES), default="auto")
+    p.add_argument("--dtype", choices=DTYPES, default="auto")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(run_command=run_prune)
 
 
 def run_prune(args) -> int:
-    from . import calibration_batches, calibration_texts, load, prune, save_pruned
+    from . import load, save_pruned
+    from .experiment import EvalConfig, prune_as_configured
     from .scoring import ACTIVATION_CRITERIA, CRITERIA
 
     if args.criterion not in CRITERIA:
         raise SystemExit(f"error: unknown criterion {args.criterion!r}; valid: {sorted(CRITERIA)}")
-    model, tok = load(args.model, dtype=_DTYPES[args.dtype], device=args.device)
-    batches = None
-    if args.criterion in ACTIVATION_CRITERIA:
-        if args.calibration is None:
-            raise SystemExit(f"error: --criterion {args.criterion} needs --calibration FILE")
-        try:
-            texts = calibration_texts(args.calibration)
-        except (FileNotFoundError, ValueError) as err:
-            raise SystemExit(f"error: {err}") from err
-        batches = calibration_batches(
-            tok,
-            texts,
-            n_samples=args.calibration_samples,
-            seq_len=args.seq_len,
-            seed=args.seed,
-        )
+    if args.criterion in ACTIVATION_CRITERIA and args.calibration is None:
+        raise SystemExit(f"error: --criterion {args.criterion} needs --calibration FILE")
+    config = EvalConfig(
+        model=args.model,
+        criterion=args.criterion,
+        pruning_pct=args.pct,
+        expansion_ratio=args.ratio,
+        round_to=args.round_to,
+        rounding=args.rounding,
+        calibration=args.calibration if args.criterion in ACTIVATION_CRITERIA else None,
+        calibration_samples=args.calibration_samples,
+        seq_len=args.seq_len,
+        seed=args.seed,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
     try:
-        report = prune(
-            model,
-            criterion=args.criterion,
-            expansion_ratio=args.ratio,
-            pruning_pct=args.pct,
-            round_to=args.round_to,
-            rounding=args.rounding,
-            calibration=batches,
-            seed=args.seed,
-            progress=True,
-        )
-    except ValueError as err:
+        report = prune_as_configured(model, tok, config)
+    except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from err
     save_pruned(model, args.out, tokenizer=tok, report=report)
     print(json.dumps(report.to_dict(), indent=2))
@@ -107,7 +92,7 @@ def add_sweep(sub) -> None:
     p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated tasks')
     p.add_argument("--limit", type=int, default=None, help="items per task")
     p.add_argument("--run", default=None, help="results run name (default: toy-sweep)")
-    p.add_argument("--dtype", choices=sorted(_DTYPES), default="auto")
+    p.add_argument("--dtype", choices=DTYPES, default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run_command=run_sweep_command)
@@ -226,7 +211,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--root", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--criterion", default=None, help="scoring rule; omit for the baseline")
     _add_pruning_arguments(p, required=False, width=True)
-    p.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--batch-size", default="auto", help='int or "auto"')
     p.add_argument("--include-path", action="append", default=[], help="extra task folder")
     p.set_defaults(run_command=run_evaluate)

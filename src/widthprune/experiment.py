@@ -21,10 +21,10 @@ from pathlib import Path
 
 from .evaluation import EvalResult, evaluate
 
-__all__ = ["EvalConfig", "run_config"]
+__all__ = ["EvalConfig", "prune_as_configured", "run_config"]
 
 _ID_PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")  # versions in the config id
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "bfloat16", "float16", "float32")  # "auto" keeps the checkpoint's dtype
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,15 @@ class EvalConfig:
                 "expansion_ratio or width); a baseline has neither. Got "
                 f"criterion={self.criterion!r}, targets={targets}."
             )
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+
+    @property
+    def torch_dtype(self):
+        """The dtype to load with; None keeps the checkpoint's."""
+        import torch
+
+        return None if self.dtype == "auto" else getattr(torch, self.dtype)
 
     @property
     def label(self) -> str:
@@ -142,39 +149,49 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def prune_as_configured(model, tokenizer, config: EvalConfig):
+    """Prune ``model`` in place as ``config`` says (calibrating first if it names a text).
+
+    Returns:
+        The :class:`~widthprune.PruneReport`.
+    """
+    from . import calibration_batches, calibration_texts, prune
+
+    batches = None
+    if config.calibration is not None:
+        batches = calibration_batches(
+            tokenizer,
+            calibration_texts(config.calibration),
+            n_samples=config.calibration_samples,
+            seq_len=config.seq_len,
+            seed=config.seed,
+        )
+    return prune(
+        model,
+        criterion=config.criterion,
+        pruning_pct=config.pruning_pct,
+        expansion_ratio=config.expansion_ratio,
+        width=config.width,
+        round_to=config.round_to,
+        rounding=config.rounding,
+        calibration=batches,
+        seed=config.seed,
+        progress=True,
+    )
+
+
 def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
     """Load, prune and evaluate; returns the result and its provenance."""
     import torch
 
-    from . import calibration_batches, calibration_texts, load, prune
+    from . import load
 
     t0 = time.perf_counter()
-    dtype = None if config.dtype == "auto" else getattr(torch, config.dtype)
-    model, tok = load(config.model, dtype=dtype, device=config.device)
+    model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
     t1 = time.perf_counter()
     report = None
     if config.criterion is not None:
-        batches = None
-        if config.calibration is not None:
-            batches = calibration_batches(
-                tok,
-                calibration_texts(config.calibration),
-                n_samples=config.calibration_samples,
-                seq_len=config.seq_len,
-                seed=config.seed,
-            )
-        report = prune(
-            model,
-            criterion=config.criterion,
-            pruning_pct=config.pruning_pct,
-            expansion_ratio=config.expansion_ratio,
-            width=config.width,
-            round_to=config.round_to,
-            rounding=config.rounding,
-            calibration=batches,
-            seed=config.seed,
-            progress=True,
-        ).to_dict()
+        report = prune_as_configured(model, tok, config).to_dict()
     t2 = time.perf_counter()
     shots = config.num_fewshot
     result = evaluate(
