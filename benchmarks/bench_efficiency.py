@@ -27,9 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 import widthprune as wp
-from widthprune.efficiency import COLUMNS, BenchSettings, measure
-from widthprune.energy import EnergyMeter
-from widthprune.roofline import aligned_neighbours, copy_bandwidth
+from widthprune.efficiency.energy import EnergyMeter
+from widthprune.efficiency.roofline import aligned_neighbours, copy_bandwidth
+from widthprune.efficiency.timing import COLUMNS, BenchSettings, measure
 
 STUDY_WIDTHS = [8192, 7373, 6554, 5735, 4916, 4096, 3277]  # 0..60 % of 8192, floor rule
 

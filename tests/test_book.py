@@ -8,7 +8,8 @@ import nbformat
 import pytest
 from conftest import make_tiny_llama, make_tiny_tokenizer
 
-from widthprune.sweep import CHAPTERS, SweepConfig, run_notebook, run_sweep, sweep_points
+from widthprune.chapters.runner import CHAPTERS, run_notebook
+from widthprune.sweep import SweepConfig, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from widthprune.browser import book_pages, check_pages
+from widthprune.chapters.browser import book_pages, check_pages
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

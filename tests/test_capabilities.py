@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from widthprune.capabilities import (
+from widthprune.analysis.capabilities import (
     knowledge_by_frequency,
     published_capabilities,
     sweep_capabilities,

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from widthprune.efficiency import COLUMNS, BenchSettings, load_measurements, measure, run_window
-from widthprune.energy import EnergyMeter, correct_published_energy, relative_energy
-from widthprune.generation import StaticGenerator, generate_plain
-from widthprune.roofline import (
+from widthprune.efficiency.energy import EnergyMeter, correct_published_energy, relative_energy
+from widthprune.efficiency.generation import StaticGenerator, generate_plain
+from widthprune.efficiency.roofline import (
     aligned_neighbours,
     alignment_table,
     copy_bandwidth,
@@ -24,6 +23,13 @@ from widthprune.roofline import (
     model_weight_bytes,
     roofline_table,
     weight_bytes,
+)
+from widthprune.efficiency.timing import (
+    COLUMNS,
+    BenchSettings,
+    load_measurements,
+    measure,
+    run_window,
 )
 
 N = 9  # new tokens in the generation tests
@@ -407,8 +413,8 @@ def test_efficiency_plots_draw_their_data():
 
 
 def test_published_workloads_average_the_study_runs():
-    from widthprune.energy import published_workloads
-    from widthprune.published import published
+    from widthprune.analysis.published import published
+    from widthprune.efficiency.energy import published_workloads
 
     long = published("efficiency")
     table = published_workloads(long)

@@ -13,8 +13,8 @@ import torch
 from evalkit import DATA, make_byte_llama, make_byte_tokenizer, write_tasks
 
 import widthprune as wp
-from widthprune.evaluation import TASKS_DIR, check_task_names, resolve_tasks
-from widthprune.metrics import (
+from widthprune.evaluation.harness import TASKS_DIR, check_task_names, resolve_tasks
+from widthprune.evaluation.metrics import (
     SAMPLE_COLUMNS,
     SENTENCE_SPLITTER_INSTRUCTIONS,
     SUMMARY_COLUMNS,

@@ -10,7 +10,12 @@ import pytest
 from scipy import stats as st
 
 import widthprune as wp
-from widthprune.published import KINDS, build_published_tables, published, write_published_tables
+from widthprune.analysis.published import (
+    KINDS,
+    build_published_tables,
+    published,
+    write_published_tables,
+)
 
 REFERENCE = Path("/work/shared/reference")
 WIDTHS = [8192, 7373, 6554, 5735, 4916, 4096, 3277]
@@ -101,7 +106,7 @@ def test_rebuild_is_identical(tmp_path):
     if not REFERENCE.is_dir():
         pytest.skip(f"the published result files are not at {REFERENCE}")
     write_published_tables(REFERENCE, tmp_path)
-    data = Path(wp.__file__).parent / "data"
+    data = Path(wp.__file__).parent / "analysis" / "data"
     for name in KINDS.values():
         assert (tmp_path / name).read_bytes() == (data / name).read_bytes(), name
     tables = build_published_tables(REFERENCE)

@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from widthprune.claims import TOY_TASKS, correlation_robustness, dichotomy, toy_paired, verdicts
-from widthprune.comparisons import compare_configs, compare_items
-from widthprune.published import published
-from widthprune.stats import (
+from widthprune.analysis.claims import (
+    TOY_TASKS,
+    correlation_robustness,
+    dichotomy,
+    toy_paired,
+    verdicts,
+)
+from widthprune.analysis.comparisons import compare_configs, compare_items
+from widthprune.analysis.published import published
+from widthprune.analysis.stats import (
     adjust,
     baseline_change,
     chance_floor,

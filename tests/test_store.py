@@ -18,9 +18,10 @@ import pytest
 from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
 
 import widthprune as wp
+import widthprune.experiment as experiment
 import widthprune.store as store
-from widthprune.experiment import EvalConfig
-from widthprune.metrics import SAMPLE_COLUMNS, SUMMARY_COLUMNS, tidy_summary
+from widthprune.config import EvalConfig
+from widthprune.evaluation.metrics import SAMPLE_COLUMNS, SUMMARY_COLUMNS, tidy_summary
 
 SRC = Path(wp.__file__).resolve().parent.parent
 FILES = {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json", "COMPLETE"}
@@ -29,10 +30,11 @@ FILES = {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json", "C
 # the run until a file appears, or hang just before the completion marker is written.
 CHILD = """
 import json, os, sys, time
+import widthprune.experiment as experiment
 import widthprune.store as store
-from widthprune.experiment import EvalConfig
+from widthprune.config import EvalConfig
 config, mode, log, root = EvalConfig(**json.loads(sys.argv[1])), *sys.argv[2:5]
-real_run, real_sha = store.run_config, store._sha256
+real_run, real_sha = experiment.run_config, store._sha256
 def run(c):
     with open(log, "a") as fh:
         fh.write(f"{os.getpid()}\\n")
@@ -44,8 +46,8 @@ def sha(path):
         open(log + ".ready", "w").close()
         time.sleep(600)
     return real_sha(path)
-store.run_config, store._sha256 = run, sha
-res = store.evaluate_config(config, run="r", root=root)
+experiment.run_config, store._sha256 = run, sha
+res = experiment.evaluate_config(config, run="r", root=root)
 print(json.dumps({"id": config.config_id, "values": res.summary["value"].tolist()}))
 """
 
@@ -74,7 +76,7 @@ def configs(model_dir, tasks_dir):
 def stored(configs, tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     for config in configs:
-        store.evaluate_config(config, run="r", root=root)
+        experiment.evaluate_config(config, run="r", root=root)
     return root
 
 
@@ -139,7 +141,7 @@ def test_config_id_changes_with_every_result_field(configs):
 def test_config_id_follows_package_versions_and_model_files(configs, model_dir, monkeypatch):
     base, _ = configs
     before = base.config_id
-    monkeypatch.setattr("widthprune.experiment.package_version", lambda p: "0.0-other")
+    monkeypatch.setattr("widthprune.config.package_version", lambda p: "0.0-other")
     assert base.config_id != before
     monkeypatch.undo()
     assert base.config_id == before
@@ -174,7 +176,7 @@ def test_folder_layout_and_round_trip(stored, configs):
     assert provenance["width"] == wp.target_width(make_byte_llama().config, pruning_pct=40)
     assert provenance["prune_report"]["criterion"] == "ppm"
     assert set(provenance["seconds"]) == {"load", "prune", "evaluate", "total"}
-    res = store.evaluate_config(pruned, run="r", root=stored)
+    res = experiment.evaluate_config(pruned, run="r", root=stored)
     again = tidy_summary(res.details, res.records)
     pd.testing.assert_frame_equal(res.summary, again)
     with gzip.open(folder / "samples.jsonl.gz", "rt") as fh:
@@ -186,14 +188,14 @@ def test_complete_result_is_reused_and_damage_is_redone(stored, configs, tmp_pat
     root = tmp_path / "results"
     shutil.copytree(stored, root)
     runs = []
-    real = store.run_config
-    monkeypatch.setattr(store, "run_config", lambda c: runs.append(c) or real(c))
-    first = store.evaluate_config(base, run="r", root=root)
+    real = experiment.run_config
+    monkeypatch.setattr(experiment, "run_config", lambda c: runs.append(c) or real(c))
+    first = experiment.evaluate_config(base, run="r", root=root)
     assert runs == []
     folder = store.result_folder(base, "r", root)
     with gzip.open(folder / "samples.jsonl.gz", "wt") as fh:  # damaged: one item left
         fh.write(json.dumps(first.records[0]) + "\n")
-    redone = store.evaluate_config(base, run="r", root=root)
+    redone = experiment.evaluate_config(base, run="r", root=root)
     assert runs == [base]
     pd.testing.assert_frame_equal(redone.summary, first.summary)
     pd.testing.assert_frame_equal(redone.samples, first.samples)
@@ -238,7 +240,7 @@ def test_killed_run_leaves_nothing_complete(configs, tmp_path):
     assert not folder.exists()
     assert len(list((root / "r").glob(f".tmp-{folder.name}-*"))) == 1  # the half-written one
     assert wp.load_results("r", root).empty and wp.load_samples("r", root).empty
-    res = store.evaluate_config(base, run="r", root=root)  # the lock died with the child
+    res = experiment.evaluate_config(base, run="r", root=root)  # the lock died with the child
     assert {p.name for p in folder.iterdir()} == FILES
     assert not list((root / "r").glob(".tmp-*"))
     assert set(res.summary["task"]) == {"tiny", "tiny_knowledge", "tiny_text"}
@@ -273,7 +275,7 @@ def test_two_processes_on_one_config(configs, tmp_path):
 
 
 def test_load_toy_pairs_a_stored_sweep(stored, configs):
-    from widthprune.claims import load_toy, toy_status
+    from widthprune.analysis.claims import load_toy, toy_status
 
     assert load_toy("absent", stored) is None
     assert "skipped" in toy_status(None, "absent")

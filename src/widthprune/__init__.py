@@ -10,6 +10,8 @@ The public API follows the path of the data::
     res = wp.evaluate(model, tok, tasks="toy")        # res.summary, res.samples
 """
 
+from .analysis.agreement import compare_criteria
+from .analysis.published import build_published_tables, published
 from .architectures import (
     SHAPES,
     LlamaShape,
@@ -19,12 +21,14 @@ from .architectures import (
     llama_config,
 )
 from .calibration import calibration_batches, calibration_texts
-from .efficiency import BenchSettings, load_measurements, measure
-from .energy import EnergyMeter
-from .evaluation import PRESETS, EvalResult, evaluate, perplexity
-from .experiment import EvalConfig
-from .generation import StaticGenerator, generate_plain
-from .metrics import CHANCE, aggregate_samples
+from .config import EvalConfig
+from .efficiency.energy import EnergyMeter
+from .efficiency.generation import StaticGenerator, generate_plain
+from .efficiency.roofline import roofline_table, weight_bytes
+from .efficiency.timing import BenchSettings, load_measurements, measure
+from .evaluation.harness import PRESETS, EvalResult, evaluate, perplexity
+from .evaluation.metrics import CHANCE, aggregate_samples
+from .experiment import evaluate_config
 from .models import gated_mlps, layer_widths, load, random_model
 from .pruning import (
     PruneReport,
@@ -35,10 +39,8 @@ from .pruning import (
     select_neurons,
     target_width,
 )
-from .published import build_published_tables, published
-from .roofline import roofline_table, weight_bytes
-from .scoring import CRITERIA, compare_criteria, record_mlp_activations, score, scores_frame
-from .store import evaluate_config, load_results, load_samples
+from .scoring import CRITERIA, record_mlp_activations, score, scores_frame
+from .store import load_results, load_samples
 from .verification import masked_logits, verify_pruning
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .experiment import DTYPES
+from .config import DTYPES
 
 
 def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
@@ -43,7 +43,8 @@ def add_prune(sub) -> None:
 
 def run_prune(args) -> int:
     from . import load, save_pruned
-    from .experiment import EvalConfig, prune_as_configured
+    from .config import EvalConfig
+    from .experiment import prune_as_configured
     from .scoring import ACTIVATION_CRITERIA, CRITERIA
 
     if args.criterion not in CRITERIA:
@@ -155,7 +156,7 @@ def add_chapters(sub) -> None:
 
 
 def run_chapters_command(args) -> int:
-    from .sweep import CHAPTERS, run_chapters
+    from .chapters.runner import CHAPTERS, run_chapters
 
     names = tuple(args.names) or CHAPTERS
     parameters: dict[str, dict] = {}
@@ -179,7 +180,7 @@ def add_check_book(sub) -> None:
 
 
 def run_check_book(args) -> int:
-    from .browser import check_pages
+    from .chapters.browser import check_pages
 
     report = check_pages(args.html, screenshots=args.screenshots)
     bad = report[~report.ok]
@@ -218,8 +219,9 @@ def add_evaluate(sub) -> None:
 
 
 def run_evaluate(args) -> int:
-    from .experiment import EvalConfig
-    from .store import evaluate_config, result_folder
+    from .config import EvalConfig
+    from .experiment import evaluate_config
+    from .store import result_folder
 
     limit = args.limit
     if limit is not None and limit >= 1:
@@ -326,7 +328,7 @@ def add_published(sub) -> None:
 
 
 def run_published(args) -> int:
-    from .published import published, write_published_tables
+    from .analysis.published import published, write_published_tables
 
     try:
         if args.rebuild is not None:

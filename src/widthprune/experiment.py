@@ -1,152 +1,24 @@
-"""Experiment: one configuration as frozen data, its id, and the run that produces its result.
+"""Experiment: run one configuration (load, prune, evaluate), or read it back from the store.
 
-A configuration names everything that changes a result (model, criterion, target width,
-rounding, calibration, tasks, shots, limit, seed, dtype, device); its id is a short hash of
-those fields, the versions of the packages that compute the numbers and a fingerprint of a
-local model's files. :func:`run_config` loads, prunes and evaluates it; the store keeps it.
+:func:`evaluate_config` is the one entry point: a configuration already stored complete is read
+back; otherwise it is run under the store's lock and written atomically.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import platform
-import subprocess
+import shutil
 import time
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
-from .evaluation import EvalResult, evaluate
+from . import store
+from .calibration import calibration_batches, calibration_texts
+from .config import _ID_PACKAGES, EvalConfig, git_commit, package_version
+from .evaluation.harness import EvalResult, evaluate
+from .models import load
+from .pruning import prune
 
-__all__ = ["EvalConfig", "prune_as_configured", "run_config"]
-
-_ID_PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")  # versions in the config id
-DTYPES = ("auto", "bfloat16", "float16", "float32")  # "auto" keeps the checkpoint's dtype
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """One evaluated configuration; a baseline has no criterion and no target."""
-
-    model: str = "toy"  # "toy", a Hugging Face id or a local checkpoint folder
-    criterion: str | None = None  # scoring rule (widthprune.CRITERIA); None = baseline
-    pruning_pct: float | None = None  # percentage of neurons removed per layer
-    expansion_ratio: float | None = None  # target width / hidden size
-    width: int | None = None  # explicit target width
-    round_to: int | None = None  # align the width to a multiple
-    rounding: str = "floor"  # "floor" or "nearest", with round_to
-    calibration: str | None = None  # None, "toy" (the toy world's text) or a text file path
-    calibration_samples: int = 64  # windows for activation-aware criteria
-    seq_len: int = 256  # tokens per calibration window
-    tasks: str | tuple[str, ...] = "toy"  # preset name, task names, or names joined by commas
-    num_fewshot: int | tuple[tuple[str, int], ...] | None = None  # shots; None = preset/task's
-    limit: int | float | None = None  # items per task (or fraction); None = all
-    seed: int = 0  # seeds pruning ties, calibration windows and lm-eval
-    dtype: str = "float32"  # parameter dtype while pruning and evaluating
-    device: str = "cpu"  # where the model runs
-    batch_size: int | str = "auto"  # lm-eval batch size
-    include_path: tuple[str, ...] = ()  # extra folders of task YAMLs
-
-    def __post_init__(self):
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
-        for name in ("pruning_pct", "expansion_ratio"):
-            if getattr(self, name) is not None:
-                put(name, float(getattr(self, name)))
-        if isinstance(self.tasks, str) and "," in self.tasks:  # "a, b" from a shell or notebook
-            put("tasks", tuple(t.strip() for t in self.tasks.split(",") if t.strip()))
-        elif not isinstance(self.tasks, str):
-            put("tasks", tuple(self.tasks))
-        if isinstance(self.num_fewshot, dict):
-            put("num_fewshot", tuple(sorted(self.num_fewshot.items())))
-        put("include_path", tuple(str(Path(p).resolve()) for p in self.include_path))
-        targets = [self.pruning_pct, self.expansion_ratio, self.width]
-        given = sum(t is not None for t in targets)
-        if given > 1:
-            raise ValueError("Give at most one of pruning_pct, expansion_ratio, width.")
-        if (given == 1) != (self.criterion is not None):
-            raise ValueError(
-                "A pruned configuration needs a criterion and one target (pruning_pct, "
-                "expansion_ratio or width); a baseline has neither. Got "
-                f"criterion={self.criterion!r}, targets={targets}."
-            )
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-
-    @property
-    def torch_dtype(self):
-        """The dtype to load with; None keeps the checkpoint's."""
-        import torch
-
-        return None if self.dtype == "auto" else getattr(torch, self.dtype)
-
-    @property
-    def label(self) -> str:
-        """A short readable name, e.g. ``baseline`` or ``ppm-pct40``."""
-        if self.criterion is None:
-            return "baseline"
-        for key, value in (("pct", self.pruning_pct), ("ratio", self.expansion_ratio)):
-            if value is not None:
-                return f"{self.criterion}-{key}{value:g}"
-        return f"{self.criterion}-w{self.width}"
-
-    def identity(self) -> dict:
-        """Everything the id hashes: the fields, package versions, the model's fingerprint."""
-        return {
-            "config": dataclasses.asdict(self),
-            "versions": {p: package_version(p) for p in _ID_PACKAGES},
-            "model_fingerprint": _fingerprint(self.model),
-        }
-
-    @property
-    def config_id(self) -> str:
-        """12 hex digits of the SHA-256 of :meth:`identity` (stable across processes)."""
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def package_version(package: str) -> str:
-    try:
-        return version(package.replace("_", "-"))
-    except PackageNotFoundError:
-        return "absent"
-
-
-def _fingerprint(model: str) -> str:
-    """Local checkpoints: names, sizes and first/last MiB of each file; hub ids: the id."""
-    from .models import TOY_CHECKPOINT
-
-    folder = TOY_CHECKPOINT if model == "toy" else Path(model)
-    if not folder.is_dir():
-        return f"id:{model}"
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(folder)}:{size}".encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), os.SEEK_END)
-                digest.update(fh.read())
-    return digest.hexdigest()[:16]
-
-
-def git_commit() -> str | None:
-    here = Path(__file__).parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+__all__ = ["evaluate_config", "prune_as_configured", "run_config"]
 
 
 def prune_as_configured(model, tokenizer, config: EvalConfig):
@@ -155,8 +27,6 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
     Returns:
         The :class:`~widthprune.PruneReport`.
     """
-    from . import calibration_batches, calibration_texts, prune
-
     batches = None
     if config.calibration is not None:
         batches = calibration_batches(
@@ -183,8 +53,6 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
 def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
     """Load, prune and evaluate; returns the result and its provenance."""
     import torch
-
-    from . import load
 
     t0 = time.perf_counter()
     model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
@@ -224,3 +92,29 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
         "lm_eval": result.details,
     }
     return result, provenance
+
+
+def evaluate_config(
+    config: EvalConfig, run: str = "default", root: str | os.PathLike = "results"
+) -> EvalResult:
+    """Evaluate one configuration and store it, or return the stored result if complete.
+
+    Args:
+        config: what to load, prune and evaluate.
+        run: a name grouping configurations (one sweep, one chapter).
+        root: the results folder.
+
+    Returns:
+        The :class:`EvalResult`, fresh or read back from ``<root>/<run>/<config id>/``.
+    """
+    folder = store.result_folder(config, run, root)
+    if store._is_complete(folder):
+        return store._read(folder)
+    with store._locked(folder.parent / ".locks" / f"{folder.name}.lock"):
+        if store._is_complete(folder):  # another process finished it while we waited
+            return store._read(folder)
+        for stale in folder.parent.glob(f".tmp-{folder.name}-*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        result, provenance = run_config(config)
+        store._write(folder, config, result, provenance)
+    return store._read(folder)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .evaluation import EvalResult
-from .experiment import EvalConfig, run_config
-from .metrics import tidy_samples
+from .config import EvalConfig
+from .evaluation.harness import EvalResult
+from .evaluation.metrics import tidy_samples
 
-__all__ = ["evaluate_config", "load_results", "load_samples", "result_folder"]
+__all__ = ["load_results", "load_samples", "result_folder"]
 
 _FILES = ("config.json", "summary.csv", "samples.jsonl.gz", "provenance.json")
 _MARKER = "COMPLETE"
@@ -102,32 +102,6 @@ def _read(folder: Path) -> EvalResult:
     details = json.loads((folder / "provenance.json").read_text())["lm_eval"]
     summary = pd.read_csv(folder / "summary.csv", keep_default_na=False, na_values=[""])
     return EvalResult(summary, tidy_samples(records), records, details)
-
-
-def evaluate_config(
-    config: EvalConfig, run: str = "default", root: str | os.PathLike = "results"
-) -> EvalResult:
-    """Evaluate one configuration and store it, or return the stored result if complete.
-
-    Args:
-        config: what to load, prune and evaluate.
-        run: a name grouping configurations (one sweep, one chapter).
-        root: the results folder.
-
-    Returns:
-        The :class:`EvalResult`, fresh or read back from ``<root>/<run>/<config id>/``.
-    """
-    folder = result_folder(config, run, root)
-    if _is_complete(folder):
-        return _read(folder)
-    with _locked(folder.parent / ".locks" / f"{folder.name}.lock"):
-        if _is_complete(folder):  # another process finished it while we waited
-            return _read(folder)
-        for stale in folder.parent.glob(f".tmp-{folder.name}-*"):  # left by a killed run
-            shutil.rmtree(stale, ignore_errors=True)
-        result, provenance = run_config(config)
-        _write(folder, config, result, provenance)
-    return _read(folder)
 
 
 def _complete_folders(run: str, root: str | os.PathLike) -> list[Path]:

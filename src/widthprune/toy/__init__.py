@@ -31,6 +31,6 @@ __all__ = [
 ]
 
 # lm-eval task folder of the package (pass it as TaskManager(include_path=...))
-TASKS_DIR = Path(__file__).parent.parent / "tasks"
+TASKS_DIR = Path(__file__).parent.parent / "evaluation" / "tasks"
 # the items of the toy tasks, one jsonl file per task
 TASK_DATA = TASKS_DIR / "toy" / "data"

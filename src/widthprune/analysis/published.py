@@ -4,7 +4,7 @@ The figures are those of P. Martra, "Fragile Knowledge, Robust Instruction-Follo
 Pruning Dichotomy in Llama-3.2" (arXiv:2512.22671), as released in the result files of its
 experiment repository (github.com/peremartra/llama-glu-expansion-pruning, commit 97f9190).
 :func:`build_published_tables` turns those files into three tables, which the package ships as
-CSV files under ``widthprune/data/``; :func:`published` reads them back, so nothing here needs
+CSV files under ``widthprune/analysis/data/``; :func:`published` reads them back, so nothing here needs
 the original files at run time.
 """
 
@@ -27,7 +27,7 @@ CITATION = (
     "llama-glu-expansion-pruning @97f9190"
 )
 CITE = "Martra (2025), arXiv:2512.22671"  # the short form carried by every row
-KINDS = {  # kind -> file name under widthprune/data/
+KINDS = {  # kind -> file name under widthprune/analysis/data/
     "benchmarks": "published.csv",
     "efficiency": "published_efficiency.csv",
     "criteria": "published_criteria.csv",
@@ -350,7 +350,7 @@ def published(kind: str = "benchmarks") -> pd.DataFrame:
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid: {sorted(KINDS)}")
-    with resources.as_file(resources.files("widthprune") / "data" / KINDS[kind]) as path:
+    with resources.as_file(resources.files(__package__) / "data" / KINDS[kind]) as path:
         frame = pd.read_csv(path, dtype=_READ_DTYPES)
     if "note" in frame:
         frame["note"] = frame["note"].fillna("")

@@ -125,7 +125,7 @@ def knowledge_by_frequency(results: pd.DataFrame, samples: pd.DataFrame) -> pd.D
         plus ``frequency`` (ordered from the most to the least frequent bucket) and ``n``
         (questions in that bucket).
     """
-    from .toy import TASK_DATA, WorldConfig
+    from ..toy import TASK_DATA, WorldConfig
 
     items = pd.read_json(TASK_DATA / "knowledge.jsonl", lines=True)
     order = [name for name, _ in WorldConfig().frequency_buckets]  # most frequent first

@@ -317,7 +317,7 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
         (results, samples): long results with a ``config`` column (the configuration id), and
         per-item samples (config, task, doc_id, metric, value).
     """
-    from .store import load_results, load_samples
+    from ..store import load_results, load_samples
 
     if not (Path(root) / run).is_dir():
         return None

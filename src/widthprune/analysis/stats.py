@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .metrics import CHANCE as TASK_CHANCE
+from ..evaluation.metrics import CHANCE as TASK_CHANCE
 
 __all__ = [
     "CHANCE",

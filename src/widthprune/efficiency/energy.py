@@ -178,7 +178,7 @@ def published_workloads(frame: pd.DataFrame | None = None) -> pd.DataFrame:
         out, as are its own summary rows.
     """
     if frame is None:
-        from .published import published
+        from ..analysis.published import published
 
         frame = published("efficiency")
     runs = frame[(frame["workload"] != "summary") & ~frame["excluded_by_study"].astype(bool)]
