@@ -34,16 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("byte-model")
-    make_byte_llama().save_pretrained(folder)
-    make_byte_tokenizer().save_pretrained(folder)
-    return folder
+def model_dir(byte_model_dir):
+    return byte_model_dir
 
 
 @pytest.fixture(scope="module")
-def tasks_dir(tmp_path_factory):
-    return write_tasks(tmp_path_factory.mktemp("tasks"))
+def tasks_dir(byte_tasks_dir):
+    return byte_tasks_dir
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +377,21 @@ def test_load_results_columns_name_what_must_match(base, tmp_path):
     assert frame["resolved_dtype"].iloc[0] == "float32"
     assert json.loads(frame["versions"].iloc[0])["lm_eval"] == "0.4.13"
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_file_digest_equals_a_slow_reference(tmp_path, monkeypatch):
+    import hashlib
+
+    import widthprune.fingerprint as fp
+
+    data = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes: pieces of 100,000 + a rest
+    path = tmp_path / "w.bin"
+    path.write_bytes(data)
+    monkeypatch.setattr(fp, "_PIECE", 100_000)
+    monkeypatch.setattr(fp, "_BLOCK", 7_000)
+    pieces = [hashlib.sha256(data[i : i + 100_000]).digest() for i in range(0, len(data), 100_000)]
+    reference = hashlib.sha256(f"{len(data)}\0".encode() + b"".join(pieces)).hexdigest()
+    assert fp.file_digest(path) == reference
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert fp.file_digest(empty) == hashlib.sha256(b"0\0" + hashlib.sha256().digest()).hexdigest()

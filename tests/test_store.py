@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
+from evalkit import make_byte_llama, write_tasks
 
 import widthprune as wp
 import widthprune.experiment as experiment
@@ -53,16 +53,13 @@ print(json.dumps({"id": config.config_id, "values": res.summary["value"].tolist(
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("byte-model")
-    make_byte_llama().save_pretrained(folder)
-    make_byte_tokenizer().save_pretrained(folder)
-    return folder
+def model_dir(byte_model_dir):
+    return byte_model_dir
 
 
 @pytest.fixture(scope="module")
-def tasks_dir(tmp_path_factory):
-    return write_tasks(tmp_path_factory.mktemp("tasks"))
+def tasks_dir(byte_tasks_dir):
+    return byte_tasks_dir
 
 
 @pytest.fixture(scope="module")

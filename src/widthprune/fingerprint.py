@@ -33,6 +33,7 @@ _PACKAGE = Path(__file__).parent
 TOY_CHECKPOINT = _PACKAGE / "toy" / "checkpoint"
 TASKS_DIR = _PACKAGE / "evaluation" / "tasks"
 _BLOCK = 8 << 20  # bytes read per update: large enough for hashlib to release the GIL
+_PIECE = 64 << 20  # bytes per independently hashed piece of a file
 _memo: dict[tuple, str] = {}
 _lock = threading.Lock()
 
@@ -72,18 +73,42 @@ def _save_disk_memo(entries: dict) -> None:
         pass
 
 
+def _chunk_digest(path: Path, offset: int, size: int) -> bytes:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < size:
+            block = os.pread(fd, min(_BLOCK, size - done), offset + done)
+            if not block:
+                raise OSError(f"{path} shrank while it was read")
+            digest.update(block)
+            done += len(block)
+    finally:
+        os.close(fd)
+    return digest.digest()
+
+
 def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (hex), remembered while the file's stat is unchanged."""
+    """SHA-256 tree hash of a file's bytes (hex), remembered while the file's stat is unchanged.
+
+    The file is cut into pieces of 64 MiB hashed on parallel threads (hashlib releases the GIL);
+    the digest is the SHA-256 of the size and the pieces' digests, so every byte counts once.
+    """
     path = Path(path)
     key = _stat_key(path)
     with _lock:
         if key in _memo:
             return _memo[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-    value = digest.hexdigest()
+    size = key[1]
+    offsets = list(range(0, size, _PIECE)) or [0]
+    workers = max(1, min(len(offsets), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        pieces = pool.map(lambda o: _chunk_digest(path, o, min(_PIECE, size - o)), offsets)
+        top = hashlib.sha256(f"{size}\0".encode())
+        for piece in pieces:
+            top.update(piece)
+    value = top.hexdigest()
     with _lock:
         _memo[key] = value
     return value
@@ -101,9 +126,8 @@ def folder_digest(folder: Path, *, skip_hidden: bool = True) -> str:
     disk = _load_disk_memo()
     todo = [p for p in files if json.dumps(_stat_key(p)) not in disk]
     if todo:
-        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
-            for p, value in zip(todo, pool.map(file_digest, todo), strict=True):
-                disk[json.dumps(_stat_key(p))] = value
+        for p in todo:  # each file's pieces are hashed in parallel
+            disk[json.dumps(_stat_key(p))] = file_digest(p)
         if sum(p.stat().st_size for p in todo) > (64 << 20):
             _save_disk_memo(disk)  # only worth keeping for large checkpoints
     digest = hashlib.sha256()
