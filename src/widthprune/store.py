@@ -13,13 +13,11 @@ temporary folder renamed into place, under a per-configuration lock.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -29,6 +27,7 @@ import pandas as pd
 from .config import EvalConfig, identity_id
 from .evaluation.harness import EvalResult
 from .evaluation.metrics import tidy_samples
+from .locking import lock
 
 __all__ = [
     "load_results",
@@ -85,31 +84,6 @@ def verify(folder: Path) -> str | None:
 def is_complete(folder: Path) -> bool:
     """Whether ``folder`` holds a complete, self-consistent result."""
     return folder.is_dir() and verify(folder) is None
-
-
-@contextlib.contextmanager
-def lock(path: Path):
-    """An exclusive lock on ``path`` that the OS releases if the process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as fh:
-        if os.name == "nt":
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:  # LK_LOCK gives up after 10 s; keep waiting
-                    continue
-        else:
-            import fcntl
-
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"waiting for another process holding {path}", file=sys.stderr)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
 
 
 def lock_path(folder: Path) -> Path:
