@@ -150,7 +150,7 @@ def checkpoint_folder(model: str) -> Path | None:
     """
     if model == "toy":
         return TOY_CHECKPOINT
-    from .models import check_model_name, registered_source
+    from .registry_models import check_model_name, registered_source
 
     check_model_name(model)
 
@@ -182,7 +182,7 @@ def model_fingerprint(model: str) -> str:
 
 def checkpoint_config(model: str) -> dict:
     """The model's ``config.json`` as a dict (from the hub cache or the hub for an id)."""
-    from .models import registered_config
+    from .registry_models import registered_config
 
     known = registered_config(model)
     if known is not None:
