@@ -30,6 +30,9 @@ ITEMS = {
     "real_capitals": 246,
     "real_perplexity": 4157,
 }
+# The study's tasks (preset "paper") whose items are installed locally.
+STUDY_LOCAL = ("boolq", "lambada_openai", "mmlu", "arc_challenge", "hellaswag", "winogrande")
+STUDY_LOCAL += ("piqa", "gsm8k")
 
 
 @pytest.fixture(scope="module")
@@ -187,10 +190,28 @@ def test_paper_local_reports_the_official_metrics(byte_model):
         assert {k for k in got if k[0] == name} == want
     assert ("local_mmlu", "acc", "none") in got
     assert result.details["n-shot"]["local_gsm8k"] == 5
-    assert set(wp.PRESETS["paper-local"]) == {f"local_{t}" for t in _STUDY_LOCAL}
+    assert set(wp.PRESETS["paper-local"]) == {f"local_{t}" for t in STUDY_LOCAL}
 
 
-# The study's tasks (preset "paper") whose items are installed locally.
-_STUDY_LOCAL = ("boolq", "lambada_openai", "mmlu", "arc_challenge", "hellaswag")
-_STUDY_LOCAL += ("winogrande", "piqa", "gsm8k")
+def test_gsm8k_examples_come_from_other_test_items(loaded):
+    task = loaded["tasks"]["local_gsm8k"]
+    task.set_fewshot_seed(0)
+    docs = list(task.eval_docs)
+    for doc in docs[:20]:
+        context = task.fewshot_context(doc, num_fewshot=5)
+        assert context.count(doc["question"]) == 1 and context.endswith("Answer:")
+        assert context.count("Question: ") == 6
 
+
+def test_fewshot_prompts_of_the_fact_tasks(loaded):
+    elements = loaded["tasks"]["real_elements"]
+    doc = next(d for d in elements.eval_docs if d["name"] == "Gold")
+    assert elements.fewshot_context(doc, num_fewshot=3) == (
+        "Element: Oxygen\nSymbol: O\n\nElement: Sodium\nSymbol: Na\n\n"
+        "Element: Iron\nSymbol: Fe\n\nElement: Gold\nSymbol:"
+    )
+    capitals = loaded["tasks"]["real_capitals"]
+    doc = next(d for d in capitals.eval_docs if d["country"] == "Peru")
+    assert capitals.fewshot_context(doc, num_fewshot=3).endswith(
+        "Country: Kenya\nCapital: Nairobi\n\nCountry: Peru\nCapital:"
+    )
