@@ -93,7 +93,11 @@ def add_sweep(sub) -> None:
     target.add_argument("--pcts", nargs="+", type=float, help="pruning percentages")
     target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
     p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
-    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated tasks')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated tasks",
+    )
     p.add_argument("--limit", type=int, default=None, help="items per task")
     p.add_argument("--run", default=None, help="results run name (default: toy-sweep)")
     p.add_argument("--dtype", choices=DTYPES, default="auto")
@@ -208,7 +212,11 @@ def add_evaluate(sub) -> None:
         "A configuration already stored complete is not run again.",
     )
     p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
-    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated names')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated names",
+    )
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--run", dest="run_name", default="default", help="name of the run folder")

@@ -35,7 +35,7 @@ class SweepConfig:
     pcts: tuple[float, ...] | None = (0, 10, 20, 30, 40, 50, 60)  # pruning percentages
     ratios: tuple[float, ...] | None = None  # expansion ratios instead of percentages
     round_to: int | None = None  # align widths to a multiple of this
-    tasks: str = "toy"  # task preset ("toy", "paper") or comma-separated lm-eval task names
+    tasks: str = "toy"  # task preset (toy, paper, paper-local, real) or comma-separated names
     limit: int | None = None  # items per task (None: all)
     run: str = "toy-sweep"  # results/<run>/ and the folder of executed notebooks
     dtype: str = "auto"  # model dtype: auto, float32, bfloat16, float16
