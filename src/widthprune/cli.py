@@ -32,7 +32,10 @@ def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
         target.add_argument("--width", type=int, help="explicit MLP width")
     p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
     p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", help='"toy" or a text file, for activation-aware criteria')
+    p.add_argument(
+        "--calibration",
+        help='"toy", "lambada" (real text) or a text file, for activation-aware criteria',
+    )
     p.add_argument("--calibration-samples", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -108,7 +111,11 @@ def add_sweep(sub) -> None:
     )
     target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
     p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
-    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
+    )
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
@@ -239,7 +246,11 @@ def add_evaluate(sub) -> None:
         "A configuration already stored complete is not run again.",
     )
     p.add_argument("model", help='"toy", a packaged model name, a local folder or a hub id')
-    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
+    )
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")

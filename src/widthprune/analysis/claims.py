@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..evaluation.catalogue import analysed_metrics
+from ..evaluation.catalogue import PRESETS, analysed_metrics
 from .comparisons import compare_configs
 from .runs import check_comparable
 from .stats import adjust, baseline_change, chance_floor, correlation, spearman
 
 __all__ = [
+    "PAPER_LOCAL_TASKS",
     "PUBLISHED_TASKS",
+    "REAL_TASKS",
     "TOY_TASKS",
     "correlation_robustness",
     "dichotomy",
@@ -35,6 +37,9 @@ __all__ = [
 # study's four core tasks, and the toy suite.
 PUBLISHED_TASKS = analysed_metrics(("mmlu", "gsm8k", "wikitext", "ifeval"))
 TOY_TASKS = analysed_metrics(("toy",))
+# The study's tasks on locally installed items, and the real small model's suite.
+PAPER_LOCAL_TASKS = analysed_metrics(PRESETS["paper-local"])
+REAL_TASKS = analysed_metrics(PRESETS["real"])
 
 
 def pair_scores(
