@@ -233,8 +233,9 @@ def test_sweep_table_names_and_formats():
     assert "prompt-level strict" in html and "accuracy" in html and "pruned (%)" in html
     assert ">60.0<" in html and ">1.60<" in html and ">0.865<" in html
     assert html.index(">4.00<") < html.index(">1.60<")  # widest first
-    budget = pd.DataFrame({"pruning_pct": [10], "parameters": [1235814400]})
-    assert ">1,235,814,400<" in readable(budget).to_html()
+    budget = pd.DataFrame({"pruning_pct": [10], "parameters": [1235814400], "mlp_share": [0.652]})
+    html = readable(budget).to_html()
+    assert ">1,235,814,400<" in html and ">65.2 %<" in html and ">10<" in html
 
 
 def test_criteria_compared_at_one_width():

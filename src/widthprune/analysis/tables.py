@@ -68,11 +68,12 @@ METRICS = {
     "inst_level_loose_acc": "instruction-level loose",
     "word_perplexity": "word perplexity",
 }
-# reader's column name -> format spec (others: integers as they are, floats three decimals)
+# reader's column name -> format spec or function (others: integers as they are, floats three
+# decimals)
 FORMATS = {
     "pruned (%)": "{:.1f}",
     "expansion ratio": "{:.2f}",
-    "MLP share": "{:.1%}",
+    "MLP share": lambda v: f"{100 * v:.1f} %",  # the book writes "65.2 %"
     "parameters": "{:,.0f}",  # also for integers
     "p": "{:.3f}",
     "p (permutation)": "{:.3f}",
@@ -110,8 +111,9 @@ def readable(
     for col in shown.columns:
         label = col if isinstance(col, str) else col[-1]
         is_float = pd.api.types.is_float_dtype(shown[col])
-        if label in specs and (is_float or ".0f" in specs[label]):
-            formatters[col] = specs[label]
+        spec = specs.get(label)
+        if spec is not None and (is_float or callable(spec) or ".0f" in spec):
+            formatters[col] = spec
         elif is_float:
             formatters[col] = _FLOAT
     styler = shown.style.format(formatters, na_rep="")
@@ -119,7 +121,9 @@ def readable(
         for level, name in enumerate(shown.index.names):
             values = shown.index.get_level_values(level)
             if name in specs:
-                styler = styler.format_index(specs[name].format, axis=0, level=level)
+                spec = specs[name]
+                fmt = spec if callable(spec) else spec.format
+                styler = styler.format_index(fmt, axis=0, level=level)
             elif pd.api.types.is_float_dtype(values):
                 styler = styler.format_index(_FLOAT.format, axis=0, level=level)
     else:
