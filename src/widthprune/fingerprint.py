@@ -16,6 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .cache import cache_dir
+
 __all__ = [
     "cache_dir",
     "calibration_digest",
@@ -36,14 +38,6 @@ _BLOCK = 8 << 20  # bytes read per update: large enough for hashlib to release t
 _PIECE = 64 << 20  # bytes per independently hashed piece of a file
 _memo: dict[tuple, str] = {}
 _lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """The user cache of widthprune: ``$WIDTHPRUNE_CACHE``, else ``$XDG_CACHE_HOME/widthprune``."""
-    if os.environ.get("WIDTHPRUNE_CACHE"):
-        return Path(os.environ["WIDTHPRUNE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "widthprune"
 
 
 def _stat_key(path: Path) -> tuple:

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .fingerprint import cache_dir
+from .cache import cache_dir
 from .locking import lock
 
 __all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "locate_gguf"]
