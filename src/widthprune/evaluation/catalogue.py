@@ -76,6 +76,13 @@ CATALOGUE: dict[str, TaskInfo] = {
     "truthfulqa_mc1": _acc("knowledge", None, "TruthfulQA-MC1"),
     "truthfulqa_mc2": _acc("knowledge", None, "TruthfulQA-MC2"),
     "leaderboard_musr": _acc("knowledge", None, "MuSR", "acc_norm"),
+    # -- instruction following on real prompts (tasks/real), generation: chance 0 --
+    # IFEval's instructions, wording and checkers on real questions (ARC-Easy, SciQ, TriviaQA)
+    "real_instructions": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFEval on questions"),
+    # IFBench's prompts and checkers, split by whether a checker needs NLTK data
+    "real_ifbench": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench"),
+    "real_ifbench_nltk": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench (NLTK)"),
+    # -- end of instruction following on real prompts --
 }
 
 # Nominal chance of a task's accuracy metrics (acc and acc_norm), where it is fixed.
@@ -103,6 +110,13 @@ PRESETS: dict[str, dict[str, int | None]] = {
         "gsm8k": 5,
         "ifeval": 0,
         "leaderboard_musr": 0,
+    },
+    # Real items from registry packages, offline.
+    "real": {
+        # -- instruction following on real prompts (tasks/real) --
+        "real_instructions": 0,
+        "real_ifbench": 0,  # real_ifbench_nltk needs NLTK data: ask for it by name
+        # -- end of instruction following on real prompts --
     },
 }
 
