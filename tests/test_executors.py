@@ -86,11 +86,11 @@ def test_local_sweep_killed_job_is_resubmitted_alone(tmp_path):
     sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
     target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
     entry = record(folder, run)["ppm-ratio3"]
-    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
-    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
     # a second sweep of the same run refuses while the first one's jobs run
     clash = subprocess.run(args, cwd=folder, capture_output=True, text=True)
     assert clash.returncode == 2 and "still has configurations queued or running" in clash.stderr
+    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
+    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
     processes = [int(target), *descendants(int(target))]  # controller, job, kernel
     assert len(processes) >= 3
     for pid in processes:
