@@ -163,3 +163,49 @@ def test_the_job_function_pickles_by_reference():
     data = cloudpickle.dumps(run_point)
     assert pickle.loads(data) is run_point and b"widthprune.executors" in data
     assert len(data) < 200  # a name to import on the node, not the function's code
+
+
+def test_states_follow_the_processes_and_the_record(tmp_path):
+    from widthprune.jobs import live_states, process_start
+
+    sweeper = subprocess.Popen(["sleep", "60"])  # stands for a sweep still waiting on its jobs
+    job = subprocess.Popen(["sleep", "60"])  # and for a local job's controller
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a job that is over
+    result = str(tmp_path / "results" / "r" / "0123456789ab")  # never complete here
+    path = tmp_path / "jobs.json"
+    common = dict(model="toy", result=result)
+    entries = [
+        dict(common, config_id="waiting", label="waiting", state="queued"),
+        dict(common, config_id="running", label="running", state="running", job_id=str(job.pid)),
+        dict(common, config_id="failed", label="failed", state="failed", error="boom"),
+    ]
+    entries[2]["job_id"] = str(ended.pid)
+    entries[1]["job_start"] = process_start(job.pid)
+    jobs = JobsRecord(path)
+    jobs.start("r", "local", entries, tmp_path)
+    jobs.data["sweep"].update(pid=sweeper.pid, start=process_start(sweeper.pid))
+    jobs.save()
+
+    def now():
+        return {r["label"]: (r["state"], r["reason"]) for r in live_states(JobsRecord(path))}
+
+    assert now() == {
+        "waiting": ("queued", ""),  # its sweep, alive, has not submitted it yet
+        "running": ("running", ""),
+        "failed": ("failed", "boom"),
+    }
+    for process in (sweeper, job):
+        process.kill()
+        process.wait()
+    gone = now()
+    assert gone["waiting"][0] == "not submitted" and "no longer running" in gone["waiting"][1]
+    assert gone["running"][0] == "failed" and "without a complete result" in gone["running"][1]
+    jobs = JobsRecord(path)
+    jobs.data["executor"] = "inline"
+    jobs.data["points"]["running"].pop("job_id")
+    jobs.save()
+    assert now()["running"] == ("failed", "the sweep stopped while running it")
+    jobs.data["sweep"]["host"] = "another-host"
+    jobs.save()
+    assert now()["running"] == ("running", "as recorded by the sweep on another-host")

@@ -197,16 +197,18 @@ def live_states(record: JobsRecord) -> list[dict]:
     pid = sweep.get("pid")
     sweep_alive = here and pid != os.getpid() and _alive(pid, sweep.get("start"))
     entries = list(record.entries.values())
-    engine = {}
+    engine: dict | None = {}
     if executor == "slurm":
-        ids = [e["job_id"] for e in entries if e.get("job_id")]
-        engine = slurm_states(ids) or {}
+        engine = slurm_states([e["job_id"] for e in entries if e.get("job_id")])
     rows = []
     for entry in entries:
         row = {**entry, "reason": ""}
         job = entry.get("job_id")
         if store.is_complete(Path(entry["result"])):
             row["state"] = "done"
+        elif engine is None and job:
+            row["state"] = entry.get("state", "queued")
+            row["reason"] = "as recorded: squeue could not be asked"
         elif executor == "slurm" and job and engine.get(job) in SLURM_QUEUED:
             row["state"] = "queued"
         elif executor == "slurm" and job and engine.get(job) in SLURM_RUNNING:
@@ -216,15 +218,16 @@ def live_states(record: JobsRecord) -> list[dict]:
             row["reason"] = f"as recorded by the sweep on {sweep.get('host')}"
         elif executor == "local" and job and _alive(int(job), entry.get("job_start")):
             row["state"] = "running"
-        elif executor == "inline" and entry.get("state") == "running" and sweep_alive:
-            row["state"] = "running"
+        elif executor == "inline" and entry.get("state") == "running":
+            row["state"] = "running" if sweep_alive else "failed"
+            row["reason"] = "" if sweep_alive else "the sweep stopped while running it"
         elif not job and entry.get("state") != "failed":
             row["state"] = "queued" if sweep_alive else "not submitted"
             if not sweep_alive:
                 row["reason"] = "the sweep that would have submitted it is no longer running"
         else:
             row["state"] = "failed"
-            ended = engine.get(job) if job else None
+            ended = engine.get(job) if job and engine else None
             row["reason"] = entry.get("error") or (
                 f"the job ended ({ended or 'no longer known'}) without a complete result"
             )
