@@ -11,7 +11,9 @@ export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
 # `make sweep RATIOS="3.0 2.4 1.8" MODEL=meta-llama/Llama-3.2-1B TASKS=paper DEVICE=cuda`
-# Empty settings fall back to the command's own defaults (`widthprune sweep --help`).
+# `make sweep ... EXECUTOR=slurm JOB_ARGS="--partition gpu --mem 32G --time 2:00:00"`: one job
+# per configuration (EXECUTOR=local: on this host's GPUs). Empty settings fall back to the
+# command's own defaults (`widthprune sweep --help`).
 MODEL ?= toy
 CRITERIA ?= ppm wanda
 TASKS ?= toy
@@ -23,13 +25,15 @@ DEVICE ?=
 DTYPE ?=
 CALIBRATION ?=
 BATCH ?=
+EXECUTOR ?=
+JOB_ARGS ?=
 SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))
 SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
 	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),) $(if $(DEVICE),--device $(DEVICE),) \
 	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
-	$(if $(BATCH),--batch-size $(BATCH),)
+	$(if $(BATCH),--batch-size $(BATCH),) $(if $(EXECUTOR),--executor $(EXECUTOR),) $(JOB_ARGS)
 
-.PHONY: setup browser test lint book chapters sweep check-book bench clean
+.PHONY: setup browser slurm test lint book chapters sweep check-book bench clean
 
 setup: $(STAMP) browser
 
@@ -60,7 +64,16 @@ browser:
 		>/dev/null; \
 	else echo "Install Chromium (apt-get install chromium) for the browser check" >&2; exit 1; fi
 
-test: setup
+# Debian's Slurm and munge, for the test that runs a sweep on a one-node Slurm cluster it
+# starts; without root and without them, that test is skipped and says why.
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge) \
+		>/dev/null; \
+	else echo "No Slurm here: its test will be skipped (apt-get install slurm-wlm munge)" >&2; fi
+
+test: setup slurm
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
