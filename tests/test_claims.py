@@ -211,7 +211,7 @@ def test_tables_format_as_the_prose_does():
     assert "pruned (%)" in html and ">19.9<" in html
     # the same format spec as the glued prose: 0.1035 reads 0.103 (a .round(3) would say 0.104)
     assert f"{0.1035:.3f}" == "0.103" and ">0.103<" in html and ">0.000<" in html
-    assert "overflow-x:auto" in html
+    assert "overflow-x:auto" in html and "white-space: nowrap" in html
     wide = frame.set_index("pruning_pct")
     assert ">19.9<" in readable(wide, index=True).to_html()
 

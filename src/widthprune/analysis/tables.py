@@ -128,6 +128,10 @@ def readable(
                 styler = styler.format_index(_FLOAT.format, axis=0, level=level)
     else:
         styler = styler.hide(axis="index")
+    # a wide table scrolls inside the page instead of wrapping its cells into tall columns
+    styler = styler.set_table_styles(
+        [{"selector": "th, td", "props": "padding: 0.15em 0.7em; white-space: nowrap;"}]
+    )
     return styler.set_table_attributes('style="display:block; overflow-x:auto; max-width:100%"')
 
 
