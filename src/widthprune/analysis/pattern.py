@@ -117,6 +117,8 @@ def capability_gap(
         }
     )
     out = adjust(out, method="holm", alpha=alpha)
+    order = [*by, "expansion_ratio"]
+    out = out.sort_values(order, ascending=[True] * len(by) + [False], ignore_index=True)
     out["pattern"] = np.select(
         [out["reject"] & (out["gap"] > 0), out["reject"] & (out["gap"] < 0)],
         ["knowledge falls more", "instructions fall more"],
