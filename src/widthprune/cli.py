@@ -42,6 +42,18 @@ def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
     p.add_argument("--device", default="cpu")
 
 
+def _add_task_arguments(p) -> None:
+    """What is evaluated and how: tasks, shots, items, chat template (sweep and evaluate)."""
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
+    )
+    p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
+    p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
+    p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
+
+
 def add_prune(sub) -> None:
     p = sub.add_parser(
         "prune",
@@ -111,14 +123,7 @@ def add_sweep(sub) -> None:
     )
     target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
     p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
-    p.add_argument(
-        "--tasks",
-        default="toy",
-        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
-    )
-    p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
-    p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
-    p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
+    _add_task_arguments(p)
     p.add_argument("--run", default=None, help="results run name (default: toy-sweep)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="results store")
     p.add_argument("--dtype", choices=DTYPES, default="auto")
@@ -308,14 +313,7 @@ def add_evaluate(sub) -> None:
         "A configuration already stored complete is not run again.",
     )
     p.add_argument("model", help='"toy", a packaged model name, a local folder or a hub id')
-    p.add_argument(
-        "--tasks",
-        default="toy",
-        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
-    )
-    p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
-    p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
-    p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
+    _add_task_arguments(p)
     p.add_argument("--run", dest="run_name", default="default", help="name of the run folder")
     p.add_argument("--root", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--criterion", default=None, help="scoring rule; omit for the baseline")
