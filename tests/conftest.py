@@ -79,7 +79,7 @@ def tiny_tokenizer():
 
 
 @pytest.fixture(scope="session")
-def byte_model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory):
     """A saved byte-level tiny Llama and tokenizer (tests/evalkit.py), shared by the session."""
     from evalkit import make_byte_llama, make_byte_tokenizer
 
@@ -90,7 +90,7 @@ def byte_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def byte_tasks_dir(tmp_path_factory):
+def tasks_dir(tmp_path_factory):
     """The local lm-eval task YAMLs of tests/evalkit.py, written once per session."""
     from evalkit import write_tasks
 

@@ -34,16 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def model_dir(byte_model_dir):
-    return byte_model_dir
-
-
-@pytest.fixture(scope="module")
-def tasks_dir(byte_tasks_dir):
-    return byte_tasks_dir
-
-
-@pytest.fixture(scope="module")
 def base(model_dir, tasks_dir):
     return EvalConfig(model=str(model_dir), tasks=("tiny",), include_path=(str(tasks_dir),))
 

@@ -53,16 +53,6 @@ print(json.dumps({"id": config.config_id, "values": res.summary["value"].tolist(
 
 
 @pytest.fixture(scope="module")
-def model_dir(byte_model_dir):
-    return byte_model_dir
-
-
-@pytest.fixture(scope="module")
-def tasks_dir(byte_tasks_dir):
-    return byte_tasks_dir
-
-
-@pytest.fixture(scope="module")
 def configs(model_dir, tasks_dir):
     base = EvalConfig(model=str(model_dir), tasks=("tiny",), include_path=(str(tasks_dir),))
     pruned = dataclasses.replace(base, criterion="ppm", pruning_pct=40)
