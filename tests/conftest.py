@@ -76,3 +76,22 @@ def make_tiny_tokenizer():
 @pytest.fixture
 def tiny_tokenizer():
     return make_tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def byte_model_dir(tmp_path_factory):
+    """A saved byte-level tiny Llama and tokenizer (tests/evalkit.py), shared by the session."""
+    from evalkit import make_byte_llama, make_byte_tokenizer
+
+    folder = tmp_path_factory.mktemp("byte-model")
+    make_byte_llama().save_pretrained(folder)
+    make_byte_tokenizer().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def byte_tasks_dir(tmp_path_factory):
+    """The local lm-eval task YAMLs of tests/evalkit.py, written once per session."""
+    from evalkit import write_tasks
+
+    return write_tasks(tmp_path_factory.mktemp("tasks"))

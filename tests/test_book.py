@@ -125,51 +125,18 @@ def test_failed_notebook_leaves_no_output(tmp_path):
 
 def test_sweep_points_share_one_baseline():
     points = sweep_points(SweepConfig(criteria=("ppm", "wanda"), pcts=(0, 20, 40)))
-    assert [(p["criterion"], p["pruning_pct"]) for p in points] == [
-        ("none", 0.0),
+    assert [(p.criterion, p.pruning_pct) for p in points] == [
+        (None, None),
         ("ppm", 20.0),
         ("ppm", 40.0),
         ("wanda", 20.0),
         ("wanda", 40.0),
     ]
+    assert [p.calibration for p in points] == [None, None, None, "toy", "toy"]
     ratios = sweep_points(SweepConfig(pcts=None, ratios=(3.0, 2.4), criteria=("ppm",)))
-    assert [p["expansion_ratio"] for p in ratios] == [3.0, 2.4]
-    with pytest.raises(ValueError, match="exactly one"):
+    assert [p.expansion_ratio for p in ratios] == [None, 3.0, 2.4]
+    with pytest.raises(ValueError, match="not both"):
         SweepConfig(pcts=(10,), ratios=(2.0,))
-
-
-def test_sweep_resumes_without_rerunning(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    log = tmp_path / "executions.txt"
-    params = "\n".join(
-        f"{k}: object = None  # {k}"
-        for k in (
-            "model",
-            "criterion",
-            "pruning_pct",
-            "expansion_ratio",
-            "tasks",
-            "limit",
-            "run",
-            "dtype",
-            "device",
-            "seed",
-            "round_to",
-        )
-    )
-    write_notebook(
-        notebooks / "04_evaluate.ipynb",
-        [f"open({str(log)!r}, 'a').write(f'{{criterion}} {{pruning_pct}}\\n')"],
-        params,
-    )
-    config = SweepConfig(criteria=("ppm",), pcts=(0, 50), run="t")
-    first = run_sweep(config, notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
-    assert log.read_text().splitlines() == ["none 0.0", "ppm 50.0"]
-    second = run_sweep(config, notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
-    assert second == first and len(log.read_text().splitlines()) == 2
-    record = json.loads((tmp_path / "gen" / "t" / "sweep.json").read_text())
-    assert record["config"]["pcts"] == [0, 50] and "versions" in record["provenance"]
 
 
 def test_parameter_cells_are_folded(tmp_path):
@@ -182,18 +149,18 @@ def test_parameter_cells_are_folded(tmp_path):
     assert "x = 5" in cells[1].source and tagged[2] == []
 
 
-def test_point_config_maps_chapter_parameters():
-    from widthprune.sweep import point_config
+def test_config_normalises_what_a_shell_or_notebook_passes():
+    from widthprune.config import EvalConfig
 
-    base = point_config(model="toy", criterion="none", pruning_pct=0.0)
+    base = EvalConfig(model="toy", criterion="none", pruning_pct=0.0)
     assert base.criterion is None and base.pruning_pct is None and base.label == "baseline"
-    assert point_config(model="toy", criterion="ppm", pruning_pct=0.0).label == "baseline"
-    ppm = point_config(model="toy", criterion="ppm", pruning_pct=40.0, calibration="x.txt")
+    assert EvalConfig(model="toy", criterion="ppm", pruning_pct=0.0).label == "baseline"
+    ppm = EvalConfig(model="toy", criterion="ppm", pruning_pct=40.0, calibration="x.txt")
     assert (ppm.label, ppm.calibration) == ("ppm-pct40", None)
-    wanda = point_config(model="toy", criterion="wanda", expansion_ratio=2.4, tasks="a, b")
+    wanda = EvalConfig(model="toy", criterion="wanda", expansion_ratio=2.4, tasks="a, b")
     assert (wanda.label, wanda.calibration, wanda.tasks) == ("wanda-ratio2.4", "toy", ("a", "b"))
     # the calibration file of a weight criterion does not change its id
-    assert ppm.config_id == point_config(model="toy", criterion="ppm", pruning_pct=40.0).config_id
+    assert ppm.config_id == EvalConfig(model="toy", criterion="ppm", pruning_pct=40.0).config_id
 
 
 @pytest.fixture(scope="module")
@@ -201,13 +168,19 @@ def toy_sweep(tmp_path_factory):
     """A two-point sweep of the bundled model on a few items per task, run as `make book` does."""
     folder = tmp_path_factory.mktemp("sweep")
     config = SweepConfig(criteria=("ppm",), pcts=(0, 50), limit=4, run="t")
-    outputs = run_sweep(config, notebooks=ROOT / "notebooks", out_dir=folder / "gen", cwd=folder)
-    return folder, outputs
+    outcomes = run_sweep(
+        config,
+        notebooks=ROOT / "notebooks",
+        out_dir=folder / "gen",
+        results_dir=folder / "results",
+        cwd=folder,
+    )
+    return folder, [o.notebook for o in outcomes]
 
 
 def test_evaluation_chapter_stores_each_sweep_point(toy_sweep):
     folder, outputs = toy_sweep
-    assert [p.name.split("_")[1] for p in outputs] == ["none", "ppm"]
+    assert [p.name.split("_")[1] for p in outputs] == ["baseline", "ppm-pct50"]
     stored = sorted((folder / "results" / "t").glob("*/COMPLETE"))
     assert len(stored) == 2
     for marker in stored:

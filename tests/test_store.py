@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
+from evalkit import make_byte_llama, write_tasks
 
 import widthprune as wp
 import widthprune.experiment as experiment
@@ -53,16 +53,13 @@ print(json.dumps({"id": config.config_id, "values": res.summary["value"].tolist(
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("byte-model")
-    make_byte_llama().save_pretrained(folder)
-    make_byte_tokenizer().save_pretrained(folder)
-    return folder
+def model_dir(byte_model_dir):
+    return byte_model_dir
 
 
 @pytest.fixture(scope="module")
-def tasks_dir(tmp_path_factory):
-    return write_tasks(tmp_path_factory.mktemp("tasks"))
+def tasks_dir(byte_tasks_dir):
+    return byte_tasks_dir
 
 
 @pytest.fixture(scope="module")
@@ -101,37 +98,48 @@ def _wait_for(predicate, what: str, timeout: float = 120.0):
         time.sleep(0.05)
 
 
-def test_config_id_changes_with_every_result_field(configs):
+def test_config_id_changes_with_every_result_field(configs, tmp_path):
     base, _ = configs
+    other_tasks = write_tasks(tmp_path / "other-tasks")
+    (other_tasks / "extra.yaml").write_text("task: unused_extra\n")
     changed = {
         "model": "toy",
-        "criterion": "ppm",
-        "rounding": "nearest",
-        "calibration": "toy",
-        "calibration_samples": 8,
-        "seq_len": 32,
         "tasks": ("tiny_text",),
         "num_fewshot": 1,
         "limit": 3,
+        "chat_template": True,
         "seed": 1,
         "dtype": "bfloat16",
         "device": "cuda",
         "batch_size": 2,
-        "include_path": (),
+        "include_path": (str(other_tasks),),
     }
-    targets = {"pruning_pct": 40, "expansion_ratio": 0.5, "width": 20}
     ids = {base.config_id}
     for name, value in changed.items():
-        extra = {"pruning_pct": 10} if name == "criterion" else {}
-        ids.add(dataclasses.replace(base, **{name: value}, **extra).config_id)
-    for name, value in targets.items():
-        ids.add(dataclasses.replace(base, criterion="ppm", **{name: value}).config_id)
-        ids.add(dataclasses.replace(base, criterion="l2", **{name: value}).config_id)
-    ids.add(dataclasses.replace(base, criterion="ppm", width=20, round_to=8).config_id)
-    assert len(ids) == 1 + len(changed) + 2 * len(targets) + 1
-    assert {f.name for f in dataclasses.fields(EvalConfig)} == set(changed) | set(targets) | {
-        "round_to"
-    }
+        ids.add(dataclasses.replace(base, **{name: value}).config_id)
+    assert len(ids) == 1 + len(changed)
+    # the target counts through the width it gives (byte model: hidden 32, width 37)
+    widths = {}
+    for target in ({"pruning_pct": 40}, {"expansion_ratio": 0.5}, {"width": 20}):
+        for criterion in ("ppm", "l2"):
+            config = dataclasses.replace(base, criterion=criterion, **target)
+            widths.setdefault(config.resolved_width(), set()).add(config.config_id)
+            ids.add(config.config_id)
+    assert sorted(widths) == [16, 20, 23] and len(ids) == 1 + len(changed) + 6
+    aligned = dataclasses.replace(base, criterion="ppm", width=20, round_to=8)
+    assert aligned.resolved_width() == 16
+    assert aligned.config_id == dataclasses.replace(base, criterion="ppm", width=16).config_id
+    # calibration settings count for a criterion that reads text, and only there
+    text = tmp_path / "c.txt"
+    text.write_text("some text to calibrate on")
+    wanda = dataclasses.replace(base, criterion="wanda", width=20, calibration=str(text))
+    for name, value in (("calibration", "toy"), ("calibration_samples", 8), ("seq_len", 32)):
+        assert dataclasses.replace(wanda, **{name: value}).config_id != wanda.config_id
+        ppm = dataclasses.replace(base, criterion="ppm", width=20)
+        assert dataclasses.replace(ppm, **{name: value}).config_id == ppm.config_id
+    covered = set(changed) | {"criterion", "pruning_pct", "expansion_ratio", "width"}
+    covered |= {"round_to", "rounding", "calibration", "calibration_samples", "seq_len"}
+    assert {f.name for f in dataclasses.fields(EvalConfig)} == covered
     # equal values spelled differently are one configuration
     a = dataclasses.replace(base, criterion="ppm", pruning_pct=40, num_fewshot={"x": 1})
     b = dataclasses.replace(base, criterion="ppm", pruning_pct=40.0, num_fewshot=(("x", 1),))
@@ -170,7 +178,8 @@ def test_folder_layout_and_round_trip(stored, configs):
     folder = store.result_folder(pruned, "r", stored)
     assert {p.name for p in folder.iterdir()} == FILES
     identity = json.loads((folder / "config.json").read_text())
-    assert identity["id"] == pruned.config_id and identity["config"]["pruning_pct"] == 40.0
+    assert identity["id"] == pruned.config_id and identity["request"]["pruning_pct"] == 40.0
+    assert identity["config"]["width"] == 23
     assert identity["versions"]["lm_eval"] == "0.4.13"
     provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["width"] == wp.target_width(make_byte_llama().config, pruning_pct=40)
@@ -214,6 +223,12 @@ def test_load_results_and_samples_are_tidy(stored, configs):
         *fields,
         "final_width",
         "final_ratio",
+        "removed_pct",
+        "model_fingerprint",
+        "versions",
+        "tasks_data",
+        "calibration_digest",
+        "resolved_dtype",
         *SUMMARY_COLUMNS,
     ]
     assert set(frame["label"]) == {"baseline", "ppm-pct40"}
@@ -303,8 +318,8 @@ def test_cli_evaluate_stores_and_reuses(model_dir, tasks_dir, tmp_path, capsys):
     first = capsys.readouterr()
     folders = [p for p in (tmp_path / "cli").iterdir() if not p.name.startswith(".")]
     assert len(folders) == 1 and (folders[0] / "COMPLETE").exists()
-    assert json.loads((folders[0] / "config.json").read_text())["config"]["pruning_pct"] == 40.0
+    assert json.loads((folders[0] / "config.json").read_text())["request"]["pruning_pct"] == 40.0
     assert main(args) == 0  # the stored result is read back, the same table printed
     assert capsys.readouterr().out == first.out
-    with pytest.raises(SystemExit, match="criterion"):
-        main(["evaluate", str(model_dir), "--pct", "40", "--root", str(tmp_path)])
+    assert main(["evaluate", str(model_dir), "--pct", "40", "--root", str(tmp_path)]) == 2
+    assert "criterion" in capsys.readouterr().err

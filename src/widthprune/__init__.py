@@ -10,86 +10,98 @@ The public API follows the path of the data::
     res = wp.evaluate(model, tok, tasks="toy")        # res.summary, res.samples
 """
 
-from .analysis.agreement import compare_criteria
-from .analysis.published import build_published_tables, published
-from .architectures import (
-    SHAPES,
-    LlamaShape,
-    budget_table,
-    count_shape_parameters,
-    get_shape,
-    llama_config,
-)
-from .calibration import calibration_batches, calibration_texts
-from .config import EvalConfig
-from .efficiency.energy import EnergyMeter
-from .efficiency.generation import StaticGenerator, generate_plain
-from .efficiency.roofline import roofline_table, weight_bytes
-from .efficiency.timing import BenchSettings, load_measurements, measure
-from .evaluation.harness import PRESETS, EvalResult, evaluate, perplexity
-from .evaluation.metrics import CHANCE, aggregate_samples
-from .experiment import evaluate_config
-from .models import gated_mlps, layer_widths, load, random_model
-from .pruning import (
-    PruneReport,
-    count_parameters,
-    prune,
-    prune_mlp_,
-    save_pruned,
-    select_neurons,
-    target_width,
-)
-from .scoring import CRITERIA, record_mlp_activations, score, scores_frame
-from .store import load_results, load_samples
-from .verification import masked_logits, verify_pruning
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "weight_bytes",
-    "measure",
-    "load_measurements",
-    "StaticGenerator",
-    "EnergyMeter",
-    "BenchSettings",
-    "CHANCE",
-    "CRITERIA",
-    "PRESETS",
-    "SHAPES",
-    "EvalConfig",
-    "EvalResult",
-    "LlamaShape",
-    "PruneReport",
-    "aggregate_samples",
-    "budget_table",
-    "build_published_tables",
-    "calibration_batches",
-    "calibration_texts",
-    "compare_criteria",
-    "count_parameters",
-    "count_shape_parameters",
-    "evaluate",
-    "evaluate_config",
-    "gated_mlps",
-    "generate_plain",
-    "get_shape",
-    "layer_widths",
-    "llama_config",
-    "load",
-    "load_results",
-    "load_samples",
-    "masked_logits",
-    "perplexity",
-    "prune",
-    "prune_mlp_",
-    "published",
-    "random_model",
-    "record_mlp_activations",
-    "roofline_table",
-    "save_pruned",
-    "score",
-    "scores_frame",
-    "select_neurons",
-    "target_width",
-    "verify_pruning",
-]
+# Public name -> module that defines it. Imported on first use, so that `import widthprune`
+# (and the command line) start in milliseconds; torch and transformers load when needed.
+_EXPORTS: dict[str, str] = {
+    "aggregate_samples": "evaluation.metrics",
+    "BenchSettings": "efficiency.timing",
+    "budget_table": "architectures",
+    "build_published_tables": "analysis.published",
+    "calibration_batches": "calibration",
+    "calibration_texts": "calibration",
+    "CHANCE": "evaluation.metrics",
+    "compare_criteria": "analysis.agreement",
+    "count_parameters": "pruning",
+    "count_shape_parameters": "architectures",
+    "CRITERIA": "scoring",
+    "EnergyMeter": "efficiency.energy",
+    "EvalConfig": "config",
+    "EvalResult": "evaluation.harness",
+    "evaluate": "evaluation.harness",
+    "evaluate_config": "experiment",
+    "gated_mlps": "models",
+    "generate_plain": "efficiency.generation",
+    "get_shape": "architectures",
+    "layer_widths": "models",
+    "llama_config": "architectures",
+    "LlamaShape": "architectures",
+    "load": "models",
+    "load_measurements": "efficiency.timing",
+    "load_results": "store",
+    "load_samples": "store",
+    "masked_logits": "verification",
+    "measure": "efficiency.timing",
+    "perplexity": "evaluation.harness",
+    "PRESETS": "evaluation.harness",
+    "prune": "pruning",
+    "prune_mlp_": "pruning",
+    "PruneReport": "pruning",
+    "published": "analysis.published",
+    "random_model": "models",
+    "record_mlp_activations": "scoring",
+    "roofline_table": "efficiency.roofline",
+    "save_pruned": "pruning",
+    "score": "scoring",
+    "scores_frame": "scoring",
+    "select_neurons": "pruning",
+    "SHAPES": "architectures",
+    "StaticGenerator": "efficiency.generation",
+    "target_width": "pruning",
+    "verify_pruning": "verification",
+    "weight_bytes": "efficiency.roofline",
+}
+# Sub-modules and sub-packages reachable as attributes (wp.store, wp.analysis, ...).
+_SUBMODULES = frozenset(
+    {
+        "analysis",
+        "architectures",
+        "calibration",
+        "chapters",
+        "cli",
+        "config",
+        "efficiency",
+        "evaluation",
+        "experiment",
+        "fingerprint",
+        "models",
+        "plotting",
+        "pruning",
+        "scoring",
+        "store",
+        "sweep",
+        "toy",
+        "verification",
+    }
+)
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])

@@ -1,13 +1,26 @@
-"""The ``widthprune`` command line: one sub-command per stage of the pipeline."""
+"""The ``widthprune`` command line: one sub-command per stage of the pipeline.
+
+A user's mistake (a bad value, a missing file, an unknown name) ends with one line on stderr
+and exit status 2, never a traceback; set ``WIDTHPRUNE_DEBUG=1`` to see the traceback anyway.
+Heavy packages are imported inside the commands, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from .config import DTYPES
+from .config import DEFAULT_BATCH_SIZE, DTYPES, STUDY_PCTS
+
+# The errors by which the library reports a user's mistake.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotADirectoryError)
+
+
+def _batch_size(text: str) -> int | str:
+    return int(text) if text.strip().lstrip("-").isdigit() else text
 
 
 def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
@@ -33,24 +46,22 @@ def add_prune(sub) -> None:
         description="Score every MLP neuron, keep the best per layer, save the pruned model "
         "(loadable with AutoModelForCausalLM.from_pretrained), its tokenizer and a JSON report.",
     )
-    p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
+    p.add_argument("model", help='"toy", a packaged model name, a local folder or a hub id')
     p.add_argument("--criterion", default="ppm", help="scoring rule (default: ppm)")
     _add_pruning_arguments(p, required=True)
     p.add_argument("--dtype", choices=DTYPES, default="auto")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(run_command=run_prune)
 
 
 def run_prune(args) -> int:
-    from . import load, save_pruned
     from .config import EvalConfig
     from .experiment import prune_as_configured
-    from .scoring import ACTIVATION_CRITERIA, CRITERIA
+    from .fingerprint import checkpoint_folder
+    from .models import load
+    from .pruning import check_output_folder, save_pruned
 
-    if args.criterion not in CRITERIA:
-        raise SystemExit(f"error: unknown criterion {args.criterion!r}; valid: {sorted(CRITERIA)}")
-    if args.criterion in ACTIVATION_CRITERIA and args.calibration is None:
-        raise SystemExit(f"error: --criterion {args.criterion} needs --calibration FILE")
     config = EvalConfig(
         model=args.model,
         criterion=args.criterion,
@@ -58,19 +69,22 @@ def run_prune(args) -> int:
         expansion_ratio=args.ratio,
         round_to=args.round_to,
         rounding=args.rounding,
-        calibration=args.calibration if args.criterion in ACTIVATION_CRITERIA else None,
+        calibration=args.calibration,
         calibration_samples=args.calibration_samples,
         seq_len=args.seq_len,
         seed=args.seed,
         dtype=args.dtype,
         device=args.device,
     )
+    if config.criterion is None:
+        raise ValueError("--pct 0 keeps every neuron: there is nothing to prune")
+    source = checkpoint_folder(args.model)
+    check_output_folder(args.out, overwrite=args.overwrite, source=source)
+    width = config.resolved_width()  # bad targets fail here, before the model loads
     model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
-    try:
-        report = prune_as_configured(model, tok, config)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from err
-    save_pruned(model, args.out, tokenizer=tok, report=report)
+    report = prune_as_configured(model, tok, config)
+    assert model.config.intermediate_size == width
+    save_pruned(model, args.out, tokenizer=tok, report=report, overwrite=args.overwrite)
     print(json.dumps(report.to_dict(), indent=2))
     print(f"saved to {args.out}", file=sys.stderr)
     return 0
@@ -81,47 +95,67 @@ def add_sweep(sub) -> None:
         "sweep",
         help="evaluate every (model, criterion, pct or ratio) by running chapter 4",
         description="Run the evaluation chapter once per configuration with papermill, storing "
-        "results under results/<run>/ and executed notebooks under book/generated/sweep/<run>/; "
-        "what already exists is skipped.",
+        "results under RESULTS_DIR/<run>/ and executed notebooks under "
+        "book/generated/sweep/<run>/. Every input is checked first; each model's unpruned "
+        "baseline is always included; what the store holds complete is not run again; a "
+        "failing configuration is reported and the others still run (exit status 1).",
     )
     p.add_argument("--models", "--model", nargs="+", default=["toy"], help="models (default: toy)")
     p.add_argument("--criteria", nargs="+", default=["ppm", "wanda"], help="scoring rules")
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--pcts", nargs="+", type=float, help="pruning percentages")
+    target.add_argument(
+        "--pcts", nargs="+", type=float, help=f"pruning percentages (default: {STUDY_PCTS})"
+    )
     target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
     p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
-    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated tasks')
-    p.add_argument("--limit", type=int, default=None, help="items per task")
+    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
+    p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
+    p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
+    p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
     p.add_argument("--run", default=None, help="results run name (default: toy-sweep)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="results store")
     p.add_argument("--dtype", choices=DTYPES, default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibration", default=None, help="activation criteria's text")
+    p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
     p.set_defaults(run_command=run_sweep_command)
 
 
 def run_sweep_command(args) -> int:
-    from .sweep import SweepConfig, run_sweep
+    from .sweep import DEFAULT_RUN, SweepConfig, run_sweep
 
-    pcts = None if args.ratios else tuple(args.pcts or (0, 10, 20, 30, 40, 50, 60))
-    try:
-        config = SweepConfig(
-            models=tuple(args.models),
-            criteria=tuple(args.criteria),
-            pcts=pcts,
-            ratios=tuple(args.ratios) if args.ratios else None,
-            round_to=args.round_to,
-            tasks=args.tasks,
-            limit=args.limit,
-            run=args.run or "toy-sweep",
-            dtype=args.dtype,
-            device=args.device,
-            seed=args.seed,
-        )
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from err
-    for path in run_sweep(config):
-        print(path)
-    return 0
+    config = SweepConfig(
+        models=tuple(args.models),
+        criteria=tuple(args.criteria),
+        pcts=tuple(args.pcts) if args.pcts else None,
+        ratios=tuple(args.ratios) if args.ratios else None,
+        round_to=args.round_to,
+        tasks=args.tasks,
+        num_fewshot=args.num_fewshot,
+        limit=_limit(args.limit),
+        chat_template=args.chat_template,
+        run=args.run or DEFAULT_RUN,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        calibration=args.calibration,
+        batch_size=args.batch_size,
+    )
+    outcomes = run_sweep(config, results_dir=args.results_dir)
+    failed = [o for o in outcomes if o.status == "failed"]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "done", "failed")}
+    print(
+        f"sweep {config.run}: {len(outcomes)} configurations, {counts['stored']} already "
+        f"stored, {counts['done']} run now, {counts['failed']} failed"
+    )
+    for o in failed:
+        print(f"  FAILED {o.config.model} {o.config.label}: {o.error}\n    log: {o.log}")
+    return 1 if failed else 0
+
+
+def _limit(value: float | None) -> int | float | None:
+    return int(value) if value is not None and value >= 1 and value == int(value) else value
 
 
 def _parse_parameter(text: str) -> tuple[str, str, object]:
@@ -204,52 +238,57 @@ def add_evaluate(sub) -> None:
         "and store summary, per-item samples and provenance under ROOT/RUN/<config id>/. "
         "A configuration already stored complete is not run again.",
     )
-    p.add_argument("model", help='"toy", a local checkpoint folder or a Hugging Face id')
-    p.add_argument("--tasks", default="toy", help='"toy", "paper" or comma-separated names')
+    p.add_argument("model", help='"toy", a packaged model name, a local folder or a hub id')
+    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
+    p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
     p.add_argument("--run", dest="run_name", default="default", help="name of the run folder")
     p.add_argument("--root", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--criterion", default=None, help="scoring rule; omit for the baseline")
     _add_pruning_arguments(p, required=False, width=True)
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
-    p.add_argument("--batch-size", default="auto", help='int or "auto"')
+    p.add_argument("--dtype", choices=DTYPES, default="auto")
+    p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--include-path", action="append", default=[], help="extra task folder")
     p.set_defaults(run_command=run_evaluate)
 
 
-def run_evaluate(args) -> int:
+def evaluate_config_from(args):
+    """The :class:`~widthprune.config.EvalConfig` that ``widthprune evaluate`` runs."""
     from .config import EvalConfig
+
+    return EvalConfig(
+        model=args.model,
+        criterion=args.criterion,
+        pruning_pct=args.pct,
+        expansion_ratio=args.ratio,
+        width=args.width,
+        round_to=args.round_to,
+        rounding=args.rounding,
+        calibration=args.calibration,
+        calibration_samples=args.calibration_samples,
+        seq_len=args.seq_len,
+        tasks=args.tasks,
+        num_fewshot=args.num_fewshot,
+        limit=_limit(args.limit),
+        chat_template=args.chat_template,
+        seed=args.seed,
+        dtype=args.dtype,
+        device=args.device,
+        batch_size=args.batch_size,
+        include_path=tuple(args.include_path),
+    )
+
+
+def run_evaluate(args) -> int:
     from .experiment import evaluate_config
+    from .models import check_device
     from .store import result_folder
 
-    limit = args.limit
-    if limit is not None and limit >= 1:
-        limit = int(limit)
-    try:
-        config = EvalConfig(
-            model=args.model,
-            criterion=args.criterion,
-            pruning_pct=args.pct,
-            expansion_ratio=args.ratio,
-            width=args.width,
-            round_to=args.round_to,
-            rounding=args.rounding,
-            calibration=args.calibration,
-            calibration_samples=args.calibration_samples,
-            seq_len=args.seq_len,
-            tasks=args.tasks,
-            num_fewshot=args.num_fewshot,
-            limit=limit,
-            seed=args.seed,
-            dtype=args.dtype,
-            device=args.device,
-            batch_size=int(args.batch_size) if args.batch_size.isdigit() else args.batch_size,
-            include_path=tuple(args.include_path),
-        )
-        result = evaluate_config(config, run=args.run_name, root=args.root)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from err
+    config = evaluate_config_from(args)
+    check_device(config.device)
+    config.resolved_width()  # an impossible target fails before anything loads
+    result = evaluate_config(config, run=args.run_name, root=args.root)
     print(result.summary.to_string(index=False))
     print(f"stored in {result_folder(config, args.run_name, args.root)}", file=sys.stderr)
     return 0
@@ -330,14 +369,11 @@ def add_published(sub) -> None:
 def run_published(args) -> int:
     from .analysis.published import published, write_published_tables
 
-    try:
-        if args.rebuild is not None:
-            for path in write_published_tables(args.rebuild, args.out):
-                print(f"wrote {path}", file=sys.stderr)
-            return 0
-        published(args.kind).to_csv(sys.stdout, index=False)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from err
+    if args.rebuild is not None:
+        for path in write_published_tables(args.rebuild, args.out):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    published(args.kind).to_csv(sys.stdout, index=False)
     return 0
 
 
@@ -356,7 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run_command(args)
+    try:
+        return args.run_command(args)
+    except USER_ERRORS as err:
+        if os.environ.get("WIDTHPRUNE_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"widthprune {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

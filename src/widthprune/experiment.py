@@ -6,14 +6,14 @@ back; otherwise it is run under the store's lock and written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
-import shutil
 import time
 
 from . import store
 from .calibration import calibration_batches, calibration_texts
-from .config import _ID_PACKAGES, EvalConfig, git_commit, package_version
+from .config import ID_PACKAGES, EvalConfig, git_commit, package_version
 from .evaluation.harness import EvalResult, evaluate
 from .models import load
 from .pruning import prune
@@ -39,11 +39,7 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
     return prune(
         model,
         criterion=config.criterion,
-        pruning_pct=config.pruning_pct,
-        expansion_ratio=config.expansion_ratio,
-        width=config.width,
-        round_to=config.round_to,
-        rounding=config.rounding,
+        width=config.resolved_width(),  # the width the configuration's id names
         calibration=batches,
         seed=config.seed,
         progress=True,
@@ -56,6 +52,7 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
 
     t0 = time.perf_counter()
     model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
+    original_width = model.config.intermediate_size
     t1 = time.perf_counter()
     report = None
     if config.criterion is not None:
@@ -71,13 +68,12 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
         batch_size=config.batch_size,
         seed=config.seed,
         include_path=config.include_path,
+        apply_chat_template=config.chat_template,
     )
     t3 = time.perf_counter()
     device = next(model.parameters()).device
     provenance = {
-        "versions": {
-            p: package_version(p) for p in (*_ID_PACKAGES, "datasets", "numpy", "pandas", "nltk")
-        },
+        "versions": {p: package_version(p) for p in (*ID_PACKAGES, "numpy", "pandas", "nltk")},
         "python": platform.python_version(),
         "git_commit": git_commit(),
         "device": torch.cuda.get_device_name(device)
@@ -87,6 +83,7 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
         "seconds": {"load": t1 - t0, "prune": t2 - t1, "evaluate": t3 - t2, "total": t3 - t0},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "width": model.config.intermediate_size,
+        "original_width": original_width,
         "hidden_size": model.config.hidden_size,
         "prune_report": report,
         "lm_eval": result.details,
@@ -107,14 +104,20 @@ def evaluate_config(
     Returns:
         The :class:`EvalResult`, fresh or read back from ``<root>/<run>/<config id>/``.
     """
+    identity = {"id": config.config_id, "label": config.label, **config.identity()}
+    identity["request"] = dataclasses.asdict(config)
     folder = store.result_folder(config, run, root)
-    if store._is_complete(folder):
-        return store._read(folder)
-    with store._locked(folder.parent / ".locks" / f"{folder.name}.lock"):
-        if store._is_complete(folder):  # another process finished it while we waited
-            return store._read(folder)
-        for stale in folder.parent.glob(f".tmp-{folder.name}-*"):  # left by a killed run
-            shutil.rmtree(stale, ignore_errors=True)
+    if store.is_complete(folder):
+        return store.read(folder)
+    with store.lock(store.lock_path(folder)):
+        if store.is_complete(folder):  # another process finished it while we waited
+            return store.read(folder)
+        store.clear_stale(folder)
         result, provenance = run_config(config)
-        store._write(folder, config, result, provenance)
-    return store._read(folder)
+        if provenance["width"] != identity["config"]["width"]:
+            raise RuntimeError(
+                f"{config.label}: evaluated width {provenance['width']} differs from the width "
+                f"{identity['config']['width']} its id names"
+            )
+        store.write(folder, identity, result, provenance)
+    return store.read(folder)

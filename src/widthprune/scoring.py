@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from difflib import get_close_matches
 
 import numpy as np
@@ -40,7 +41,6 @@ __all__ = [
     "scores_frame",
 ]
 
-Criterion = Callable[..., dict[int, Tensor]]
 
 _CHUNK_ROWS = 2048  # rows converted to float32 at a time: bounds the extra memory per layer
 
@@ -168,18 +168,27 @@ def _wanda(model, *, calibration=None, seed: int = 0) -> dict[int, Tensor]:
     return out
 
 
-CRITERIA: dict[str, Criterion] = {
-    "ppm": _ppm,
-    "maw": _maw,
-    "vow": _vow,
-    "pon": _pon,
-    "l2": _l2,
-    "random": _random,
-    "activation": _activation,
-    "wanda": _wanda,
-}
+@dataclass(frozen=True)
+class Criterion:
+    """A named scoring rule with what it needs: ``fn(model, *, calibration, seed)``."""
 
-ACTIVATION_CRITERIA = frozenset({"activation", "wanda"})
+    fn: Callable[..., dict[int, Tensor]]  # the rule (the contract above)
+    needs_calibration: bool = False  # reads activations on calibration text
+
+    def __call__(self, model, *, calibration=None, seed: int = 0) -> dict[int, Tensor]:
+        return self.fn(model, calibration=calibration, seed=seed)
+
+
+CRITERIA: dict[str, Criterion] = {
+    "ppm": Criterion(_ppm),
+    "maw": Criterion(_maw),
+    "vow": Criterion(_vow),
+    "pon": Criterion(_pon),
+    "l2": Criterion(_l2),
+    "random": Criterion(_random),
+    "activation": Criterion(_activation, needs_calibration=True),
+    "wanda": Criterion(_wanda, needs_calibration=True),
+}
 
 
 def get_criterion(name: str) -> Criterion:
@@ -192,13 +201,14 @@ def get_criterion(name: str) -> Criterion:
 
 
 def score(
-    model, criterion: str | Criterion, *, calibration=None, seed: int = 0
+    model, criterion: str | Callable[..., dict[int, Tensor]], *, calibration=None, seed: int = 0
 ) -> dict[int, Tensor]:
     """Score every GLU-MLP neuron of ``model``.
 
     Args:
         model: a Llama-style causal LM whose decoder layers have gate/up/down projections.
-        criterion: a name in ``CRITERIA`` or a callable with the criterion contract.
+        criterion: a name in ``CRITERIA``, a :class:`Criterion`, or any callable with the
+            criterion contract.
         calibration: iterable of ``(batch, seq)`` LongTensors, for activation-aware criteria.
         seed: seed of the ``random`` criterion.
 

@@ -1,137 +1,200 @@
-"""Running the book: every chapter through papermill, and chapter 4 once per configuration.
+"""Sweeps: a list of run configurations, each evaluated by executing chapter 4.
 
-A *sweep* is the product models x criteria x (pruning percentages or expansion ratios). Each
-point is one execution of the evaluation chapter with its parameters; the executed notebook is
-kept next to the book, named by a hash of its parameters, and written only once papermill
-finished it, so a rerun skips what exists and a killed run leaves nothing half-written.
+A :class:`SweepConfig` is the product models x criteria x (pruning percentages or expansion
+ratios); :meth:`SweepConfig.points` turns it into :class:`~widthprune.config.EvalConfig`
+objects, always with each model's unpruned baseline, and with targets that give the same
+width run once. Every input is checked before the first point runs. Whether a point is done is
+decided by the results store alone (a complete, verified result); the executed notebook beside
+the book is its record. A failing point is logged and the others still run.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
-from dataclasses import asdict, dataclass
+import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .chapters.runner import EVALUATION_CHAPTER, provenance, run_notebook
+from .chapters.runner import EVALUATION_CHAPTER, provenance, remove_partials, run_notebook
+from .config import DEFAULT_BATCH_SIZE, STUDY_PCTS, EvalConfig
 
-__all__ = [
-    "SweepConfig",
-    "point_config",
-    "run_sweep",
-    "sweep_points",
-]
+__all__ = ["DEFAULT_RUN", "PointOutcome", "SweepConfig", "run_sweep", "sweep_points"]
+
+DEFAULT_RUN = "toy-sweep"  # results/<run>/ of the book's own sweep
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """Which configurations to evaluate; the default is the study's seven, on the toy model."""
+    """Which configurations to evaluate; the default is the study's seven widths on the toy."""
 
-    models: tuple[str, ...] = ("toy",)  # "toy", Hugging Face ids or local folders
+    models: tuple[str, ...] = ("toy",)  # "toy", "smollm2-135m-instruct", hub ids or folders
     criteria: tuple[str, ...] = ("ppm", "wanda")  # the study's rule and a contrasting one
-    pcts: tuple[float, ...] | None = (0, 10, 20, 30, 40, 50, 60)  # pruning percentages
+    pcts: tuple[float, ...] | None = None  # pruning percentages (None: the study's, 0..60)
     ratios: tuple[float, ...] | None = None  # expansion ratios instead of percentages
     round_to: int | None = None  # align widths to a multiple of this
-    tasks: str = "toy"  # task preset ("toy", "paper") or comma-separated lm-eval task names
-    limit: int | None = None  # items per task (None: all)
-    run: str = "toy-sweep"  # results/<run>/ and the folder of executed notebooks
+    tasks: str = "toy"  # task preset ("toy", "paper", ...) or comma-separated task names
+    num_fewshot: int | None = None  # shots for every task (None: the preset's or task's own)
+    limit: int | float | None = None  # items per task (None: all)
+    chat_template: bool = False  # prompts in the model's chat template
+    run: str = DEFAULT_RUN  # results/<run>/ and the folder of executed notebooks
     dtype: str = "auto"  # model dtype: auto, float32, bfloat16, float16
-    device: str = "cpu"  # cpu, cuda, ...
+    device: str = "cpu"  # cpu, cuda, cuda:1, ...
     seed: int = 0  # seed of evaluation and of the random criterion
+    calibration: str | None = None  # activation criteria's text (None: the model's default)
+    batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size
 
     def __post_init__(self):
-        if (self.pcts is None) == (self.ratios is None):
-            raise ValueError("A sweep takes pcts= or ratios=, exactly one of them.")
-        if not self.models or not self.criteria:
-            raise ValueError("A sweep needs at least one model and one criterion.")
+        if self.pcts is not None and self.ratios is not None:
+            raise ValueError("A sweep takes pcts= or ratios=, not both.")
+        if self.pcts is None and self.ratios is None:
+            object.__setattr__(self, "pcts", STUDY_PCTS)
+        for name in ("models", "criteria"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+            if not getattr(self, name):
+                raise ValueError(f"A sweep needs at least one of {name}.")
+        if not self.run or "/" in self.run or self.run.startswith("."):
+            raise ValueError(f"run must be a plain folder name, got {self.run!r}")
+
+    def _common(self, model: str) -> dict:
+        return dict(
+            model=model,
+            tasks=self.tasks,
+            num_fewshot=self.num_fewshot,
+            limit=self.limit,
+            chat_template=self.chat_template,
+            seed=self.seed,
+            dtype=self.dtype,
+            device=self.device,
+            batch_size=self.batch_size,
+        )
+
+    def points(self) -> list[EvalConfig]:
+        """Every configuration of the sweep: per model its baseline first, then each criterion
+        and target. Targets that give a width already listed (for that model and criterion), or
+        the unpruned width itself, are left out."""
+        out = []
+        for model in self.models:
+            baseline = EvalConfig(**self._common(model))
+            out.append(baseline)
+            full = baseline.resolved_width()
+            for criterion in self.criteria:
+                seen = {full}
+                targets = [("pruning_pct", v) for v in self.pcts or ()]
+                targets += [("expansion_ratio", v) for v in self.ratios or ()]
+                for key, value in targets:
+                    point = EvalConfig(
+                        **self._common(model),
+                        criterion=criterion,
+                        round_to=self.round_to,
+                        calibration=self.calibration,
+                        **{key: value},
+                    )
+                    width = point.resolved_width()
+                    if width not in seen:
+                        seen.add(width)
+                        out.append(point)
+        return out
+
+    def validate(self) -> list[EvalConfig]:
+        """Check every input before anything runs; return the points.
+
+        Raises:
+            ValueError: one message listing every problem found (unknown criteria or tasks,
+                unreachable models, impossible targets, an absent device or calibration text).
+        """
+        from .calibration import calibration_texts
+        from .evaluation.catalogue import preset_tasks
+        from .evaluation.harness import check_tasks_exist
+        from .fingerprint import checkpoint_config
+        from .models import check_device
+        from .scoring import get_criterion
+
+        problems = []
+        for criterion in self.criteria:
+            try:
+                get_criterion(criterion)
+            except KeyError as err:
+                problems.append(err.args[0])
+        for model in self.models:
+            try:
+                checkpoint_config(model)
+            except (OSError, ValueError) as err:
+                problems.append(f"model {model!r}: {err}")
+        for check, what in (
+            (lambda: check_device(self.device), "device"),
+            (lambda: check_tasks_exist(preset_tasks(self.tasks)), "tasks"),
+        ):
+            try:
+                check()
+            except (ValueError, RuntimeError) as err:
+                problems.append(f"{what}: {err}")
+        points = []
+        if not problems:
+            try:
+                points = self.points()
+            except (ValueError, OSError) as err:
+                problems.append(str(err))
+        for text in {p.calibration for p in points if p.calibration is not None}:
+            try:
+                calibration_texts(text)
+            except (OSError, ValueError) as err:
+                problems.append(f"calibration {text!r}: {err}")
+        if problems:
+            raise ValueError("The sweep cannot start:\n  - " + "\n  - ".join(problems))
+        return points
 
 
-def sweep_points(config: SweepConfig) -> list[dict]:
-    """The parameters of chapter 4 for every point of the sweep.
-
-    The unpruned model (0 %) is one point per model, not one per criterion: its criterion is
-    recorded as ``"none"``.
-    """
-    points = []
-    common = {
-        "tasks": config.tasks,
-        "limit": config.limit,
-        "run": config.run,
-        "dtype": config.dtype,
-        "device": config.device,
-        "seed": config.seed,
-        "round_to": config.round_to,
-    }
-    for model in config.models:
-        seen = set()
-        for criterion in config.criteria:
-            for value in config.pcts if config.pcts is not None else config.ratios:
-                if config.pcts is not None:
-                    target = {"pruning_pct": float(value), "expansion_ratio": None}
-                    baseline = float(value) == 0.0
-                else:
-                    target = {"pruning_pct": None, "expansion_ratio": float(value)}
-                    baseline = False
-                point = {"model": model, "criterion": "none" if baseline else criterion}
-                point.update(target, **common)
-                key = json.dumps(point, sort_keys=True)
-                if key not in seen:
-                    seen.add(key)
-                    points.append(point)
-    return points
+def sweep_points(config: SweepConfig) -> list[EvalConfig]:
+    """The configurations of a sweep (see :meth:`SweepConfig.points`)."""
+    return config.points()
 
 
-def point_config(
-    *,
-    model: str,
-    criterion: str,
-    pruning_pct: float | None = None,
-    expansion_ratio: float | None = None,
-    round_to: int | None = None,
-    tasks: str = "toy",
-    limit: int | None = None,
-    dtype: str = "auto",
-    device: str = "cpu",
-    seed: int = 0,
-    calibration: str = "toy",
-):
-    """The :class:`~widthprune.EvalConfig` of one sweep point (chapter 4's parameters).
+@dataclass
+class PointOutcome:
+    """What happened to one point of a sweep."""
 
-    ``criterion="none"`` or a target of 0 % means the unpruned model. Calibration text is
-    recorded only for criteria that read it, so a weight criterion's configuration does not
-    change with it.
-    """
-    from .config import EvalConfig
-    from .scoring import ACTIVATION_CRITERIA
+    config: EvalConfig
+    status: str  # "stored" (already complete), "done" (run now) or "failed"
+    notebook: Path | None  # the executed chapter (or the failed one, as its log)
+    log: Path | None = None  # the error's text, for a failed point
+    error: str = ""  # its last line
 
-    baseline = criterion == "none" or (pruning_pct == 0 and expansion_ratio is None)
-    return EvalConfig(
-        model=model,
-        criterion=None if baseline else criterion,
-        pruning_pct=None if baseline else pruning_pct,
-        expansion_ratio=None if baseline else expansion_ratio,
-        round_to=None if baseline else round_to,
-        calibration=calibration if criterion in ACTIVATION_CRITERIA and not baseline else None,
-        tasks=tasks,
-        limit=limit,
-        seed=seed,
-        dtype=dtype,
-        device=device,
-    )
+    def to_dict(self) -> dict:
+        return {
+            "label": self.config.label,
+            "model": self.config.model,
+            "config_id": self.config.config_id,
+            "status": self.status,
+            "notebook": str(self.notebook) if self.notebook else None,
+            "log": str(self.log) if self.log else None,
+            "error": self.error,
+        }
 
 
-def _slug(parameters: dict) -> str:
-    """A readable, unique file stem for a point: model, criterion, target and a hash."""
-    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
-    model = Path(str(parameters.get("model", "model"))).name.replace(".", "-")
-    if parameters.get("pruning_pct") is not None:
-        target = f"pct{parameters['pruning_pct']:g}"
-    else:
-        target = f"ratio{parameters.get('expansion_ratio')}"
-    return f"{model}_{parameters.get('criterion')}_{target}_{digest}"
+def _notebook_name(config: EvalConfig) -> str:
+    model = Path(config.model).name.replace(".", "-") or "model"
+    return f"{model}_{config.label}_{config.config_id}.ipynb"
+
+
+def _append_history(folder: Path, entry: dict) -> None:
+    path = folder / "sweep.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    history = record.get("history", [])
+    if "config" in record:  # a single earlier entry
+        history = [{"config": record["config"], "provenance": record.get("provenance")}]
+    history.append(entry)
+    tmp = path.with_name(f".sweep.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"history": history}, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 def run_sweep(
@@ -139,23 +202,56 @@ def run_sweep(
     *,
     notebooks: str | os.PathLike = "notebooks",
     out_dir: str | os.PathLike = "book/generated/sweep",
+    results_dir: str | os.PathLike = "results",
     cwd: str | os.PathLike = ".",
-) -> list[Path]:
-    """Execute chapter 4 for every point of ``config``; skip points already executed.
+) -> list[PointOutcome]:
+    """Evaluate every point of ``config`` that the store does not hold complete.
 
     Returns:
-        The executed notebooks, one per point, in sweep order.
+        One :class:`PointOutcome` per point, in sweep order. The run's ``sweep.json`` gains one
+        history entry (settings, provenance, outcomes); earlier entries are kept.
+
+    Raises:
+        ValueError: the sweep's inputs are invalid (nothing was run).
     """
+    from . import store
+
+    points = config.validate()
     source = Path(notebooks) / f"{EVALUATION_CHAPTER}.ipynb"
     folder = Path(out_dir) / config.run
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"config": asdict(config), "provenance": provenance()}
-    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
-    outputs = []
-    points = sweep_points(config)
+    remove_partials(folder)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    outcomes = []
     for point in tqdm(points, desc=f"sweep {config.run}", unit="config"):
-        output = folder / f"{_slug(point)}.ipynb"
-        if not output.exists():
-            run_notebook(source, output, point, cwd=cwd)
-        outputs.append(output)
-    return outputs
+        output = folder / _notebook_name(point)
+        result = store.result_folder(point, config.run, results_dir)
+        if store.is_complete(result) and output.exists():
+            outcomes.append(PointOutcome(point, "stored", output))
+            continue
+        # papermill writes parameters as Python literals but turns tuples into strings
+        parameters = json.loads(json.dumps({**dataclasses.asdict(point), "run": config.run}))
+        parameters["results_dir"] = str(results_dir)
+        try:
+            run_notebook(source, output, parameters, cwd=cwd)
+        except Exception as err:  # the point failed: keep going, say so at the end
+            log = output.with_name(f"{output.stem}.error.txt")
+            log.write_text("".join(traceback.format_exception(err)))
+            last = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            outcomes.append(
+                PointOutcome(point, "failed", failed if failed.exists() else None, log, last)
+            )
+            continue
+        outcomes.append(PointOutcome(point, "done", output))
+    _append_history(
+        folder,
+        {
+            "config": dataclasses.asdict(config),
+            "provenance": provenance(),
+            "started": started,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "points": [o.to_dict() for o in outcomes],
+        },
+    )
+    return outcomes

@@ -1,7 +1,7 @@
 """Capabilities across a sweep: headline metrics against expansion ratio, above chance.
 
 Each capability is one (task, metric, filter) with a kind, "knowledge" or "instruction"
-(:data:`widthprune.claims.TOY_TASKS` and :data:`~widthprune.claims.PUBLISHED_TASKS`). A score
+(from the task catalogue, :mod:`widthprune.evaluation.catalogue`). A score
 is also shown *above chance*, ``(value - chance) / (1 - chance)``: 0 is guessing, 1 is perfect,
 so tasks with different chance levels share one axis.
 """
@@ -11,10 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .claims import PUBLISHED_TASKS, TOY_TASKS
+from .claims import PUBLISHED_TASKS
+from .runs import check_comparable, run_metrics
 from .stats import CHANCE
 
-__all__ = ["knowledge_by_frequency", "published_capabilities", "sweep_capabilities"]
+__all__ = [
+    "describe_endpoints",
+    "endpoints",
+    "knowledge_by_frequency",
+    "published_capabilities",
+    "sweep_capabilities",
+]
 
 _COLUMNS = [
     "model",
@@ -61,6 +68,10 @@ def _intervals(out: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
 def sweep_capabilities(results: pd.DataFrame, *, tasks: dict | None = None) -> pd.DataFrame:
     """Headline metrics of a stored sweep (:func:`widthprune.load_results`) per configuration.
 
+    The metrics are those the task catalogue lists for the tasks the run holds (any suite:
+    the toy, the real tasks, the study's); a run whose configurations were measured
+    differently is refused (:func:`widthprune.analysis.runs.check_comparable`).
+
     The unpruned configuration belongs to every criterion's curve, so its rows are repeated once
     per criterion. ``expansion_ratio`` is the width reached over the hidden size, also for
     sweeps given as percentages; ``pruning_pct`` is the share of neurons removed.
@@ -69,7 +80,8 @@ def sweep_capabilities(results: pd.DataFrame, *, tasks: dict | None = None) -> p
         One row per (model, criterion, configuration, capability): the columns of
         :data:`_COLUMNS`.
     """
-    tasks = TOY_TASKS if tasks is None else tasks
+    check_comparable(results)
+    tasks = run_metrics(results) if tasks is None else tasks
     frame = _headline(results, tasks)
     if frame.empty:
         raise ValueError(f"No headline metric {sorted(tasks)} in these results")
@@ -149,3 +161,53 @@ def knowledge_by_frequency(results: pd.DataFrame, samples: pd.DataFrame) -> pd.D
     )
     frame["frequency"] = pd.Categorical(frame["frequency"], categories=order, ordered=True)
     return _intervals(_per_criterion(frame), extra=("frequency", "n"))
+
+
+def endpoints(caps: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """Each capability of one criterion at the widest and the narrowest width of a sweep.
+
+    Args:
+        caps: :func:`sweep_capabilities` rows.
+        criterion: whose curve to read.
+
+    Returns:
+        Index (task, metric); columns kind, full (value at the widest ratio), narrow (at the
+        narrowest), widest, narrowest, higher_is_better.
+    """
+    mine = caps[caps["criterion"] == criterion]
+    if mine.empty:
+        raise ValueError(f"No configuration of criterion {criterion!r} in these capabilities")
+    widest, narrowest = mine["expansion_ratio"].max(), mine["expansion_ratio"].min()
+    at = mine.set_index(["task", "metric", "expansion_ratio"])
+    rows = []
+    for (task, metric), group in mine.groupby(["task", "metric"], sort=False):
+        first = group.iloc[0]
+        rows.append(
+            {
+                "task": task,
+                "metric": metric,
+                "kind": first["kind"],
+                "full": float(at.loc[(task, metric, widest), "value"]),
+                "narrow": float(at.loc[(task, metric, narrowest), "value"]),
+                "widest": widest,
+                "narrowest": narrowest,
+                "higher_is_better": bool(first["higher_is_better"]),
+            }
+        )
+    return pd.DataFrame(rows).set_index(["task", "metric"])
+
+
+def describe_endpoints(ends: pd.DataFrame) -> str:
+    """One sentence per capability kind, e.g. "toy_knowledge acc 1.000 -> 0.865"."""
+    parts = []
+    for kind in ("knowledge", "instruction"):
+        mine = ends[ends["kind"] == kind]
+        if mine.empty:
+            continue
+        moves = [
+            f"`{task}` {metric} {row.full:.3f} → {row.narrow:.3f}"
+            + ("" if row.higher_is_better else " (lower is better)")
+            for (task, metric), row in mine.iterrows()
+        ]
+        parts.append(f"{kind}: " + "; ".join(moves))
+    return ". ".join(p[0].upper() + p[1:] for p in parts) + "."

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from ..evaluation.catalogue import analysed_metrics
 from .comparisons import compare_configs
+from .runs import check_comparable
 from .stats import adjust, baseline_change, chance_floor, correlation, spearman
 
 __all__ = [
@@ -29,20 +31,10 @@ __all__ = [
 ]
 
 # (task, metric, filter) -> (kind, higher_is_better): the capabilities the dichotomy contrasts.
-PUBLISHED_TASKS = {
-    ("mmlu", "acc", "none"): ("knowledge", True),
-    ("gsm8k", "exact_match", "strict-match"): ("knowledge", True),
-    ("wikitext", "word_perplexity", "none"): ("knowledge", False),
-    ("ifeval", "prompt_level_strict_acc", "none"): ("instruction", True),
-    ("ifeval", "inst_level_strict_acc", "none"): ("instruction", True),
-}
-TOY_TASKS = {
-    ("toy_knowledge", "acc", "none"): ("knowledge", True),
-    ("toy_arithmetic", "exact_match", "strict-match"): ("knowledge", True),
-    ("toy_perplexity", "word_perplexity", "none"): ("knowledge", False),
-    ("toy_instructions", "prompt_level_strict_acc", "none"): ("instruction", True),
-    ("toy_instructions", "inst_level_strict_acc", "none"): ("instruction", True),
-}
+# (task, metric, filter) -> (capability, higher is better), from the task catalogue: the
+# study's four core tasks, and the toy suite.
+PUBLISHED_TASKS = analysed_metrics(("mmlu", "gsm8k", "wikitext", "ifeval"))
+TOY_TASKS = analysed_metrics(("toy",))
 
 
 def pair_scores(
@@ -324,6 +316,7 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
     results = load_results(run, root)
     if results.empty:
         return None
+    check_comparable(results)
     results = results.rename(columns={"config_id": "config"})
     base = results[results["criterion"].isna()]
     if base.empty:

@@ -4,8 +4,8 @@ The figures are those of P. Martra, "Fragile Knowledge, Robust Instruction-Follo
 Pruning Dichotomy in Llama-3.2" (arXiv:2512.22671), as released in the result files of its
 experiment repository (github.com/peremartra/llama-glu-expansion-pruning, commit 97f9190).
 :func:`build_published_tables` turns those files into three tables, which the package ships as
-CSV files under ``widthprune/analysis/data/``; :func:`published` reads them back, so nothing here needs
-the original files at run time.
+CSV files under ``widthprune/analysis/data/``; :func:`published` reads them back, so nothing
+here needs the original files at run time.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..evaluation.metrics import CHANCE as TASK_CHANCE
+from ..evaluation.catalogue import CATALOGUE
 
 __all__ = [
     "CHANCE",
@@ -32,8 +32,11 @@ __all__ = [
 # (task, metric) -> chance level: the evaluation's per-task table for both accuracies, and 0 for
 # exact-match generation
 CHANCE: dict[tuple[str, str], float] = {
-    **{(t, m): c for t, c in TASK_CHANCE.items() for m in ("acc", "acc_norm")},
-    ("gsm8k", "exact_match"): 0.0,
+    (task, metric): info.chance
+    for task, info in CATALOGUE.items()
+    if info.chance is not None
+    for metric in {info.headline[0], "acc", "acc_norm"}
+    if metric in ("acc", "acc_norm") or metric == info.headline[0]
 }
 
 

@@ -11,7 +11,16 @@ from tqdm.auto import tqdm
 
 from ..config import git_commit, package_version
 
-__all__ = ["CHAPTERS", "EVALUATION_CHAPTER", "provenance", "run_chapters", "run_notebook"]
+__all__ = [
+    "CHAPTERS",
+    "EVALUATION_CHAPTER",
+    "check_parameters",
+    "notebook_parameters",
+    "provenance",
+    "remove_partials",
+    "run_chapters",
+    "run_notebook",
+]
 
 # Chapter notebooks in reading order; chapter 4 also runs once per sweep point.
 CHAPTERS: tuple[str, ...] = (
@@ -46,6 +55,7 @@ def run_notebook(
     source, output = Path(source), Path(output)
     if not source.is_file():
         raise FileNotFoundError(f"No notebook at {source}")
+    check_parameters(source, parameters or {})
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.{os.getpid()}.partial.ipynb")
     try:
@@ -58,12 +68,54 @@ def run_notebook(
             progress_bar=progress,
         )
     except BaseException:
-        if partial.exists():
+        if partial.exists():  # kept as the failure's record; an earlier output stays valid
             partial.replace(output.with_name(f"{output.stem}.failed.ipynb"))
         raise
     _fold_parameters(partial)
     partial.replace(output)
     return output
+
+
+def notebook_parameters(source: str | os.PathLike) -> dict[str, dict]:
+    """A notebook's parameters as papermill reads them: ``{name: {default, inferred_type_name,
+    help}}``."""
+    import papermill as pm
+
+    return dict(pm.inspect_notebook(str(source)))
+
+
+def check_parameters(source: str | os.PathLike, parameters: dict) -> None:
+    """Raise a ValueError naming any parameter the notebook does not declare."""
+    import difflib
+
+    known = notebook_parameters(source)
+    unknown = [name for name in parameters if name not in known]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, known, n=1) for n in unknown}
+        hints = {n: h[0] for n, h in hints.items() if h}
+        raise ValueError(
+            f"{Path(source).stem} has no parameter(s) {unknown}"
+            + (f" (did you mean {hints}?)" if hints else "")
+            + f"; its parameters are {sorted(known)}"
+        )
+
+
+def remove_partials(folder: Path) -> list[Path]:
+    """Delete partial notebooks of writers that are no longer running; return them."""
+    removed = []
+    for path in folder.glob(".*.partial.ipynb"):
+        pid = path.name.rsplit(".partial.ipynb", 1)[0].rsplit(".", 1)[-1]
+        alive = False
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                alive = True
+            except (ProcessLookupError, PermissionError, OSError):
+                alive = False
+        if not alive:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _fold_parameters(path: Path) -> None:
@@ -109,6 +161,11 @@ def run_chapters(
     unknown = [n for n in names if not (Path(notebooks) / f"{n}.ipynb").is_file()]
     if unknown:
         raise FileNotFoundError(f"No chapter notebooks {unknown} in {notebooks}")
+    strays = set(parameters or {}) - set(names)
+    if strays:
+        raise ValueError(f"Parameters given for chapters not being run: {sorted(strays)}")
+    for name in names:  # every parameter checked before the first chapter runs
+        check_parameters(Path(notebooks) / f"{name}.ipynb", (parameters or {}).get(name, {}))
     seconds = {}
     for name in tqdm(names, desc="chapters", unit="chapter"):
         t0 = time.perf_counter()

@@ -20,33 +20,21 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .catalogue import PRESETS
 from .metrics import check_sentence_splitter, tidy_samples, tidy_summary
 
-__all__ = ["PRESETS", "TASKS_DIR", "EvalResult", "evaluate", "perplexity", "resolve_tasks"]
+__all__ = [
+    "PRESETS",
+    "TASKS_DIR",
+    "EvalResult",
+    "check_tasks_exist",
+    "evaluate",
+    "perplexity",
+    "resolve_tasks",
+]
 
 # Task YAMLs of the bundled toy suite (group ``toy``).
 TASKS_DIR = Path(__file__).parent / "tasks"
-
-# Named task lists: {task or group: shots (None = the task's own default)}.
-PRESETS: dict[str, dict[str, int | None]] = {
-    "toy": {"toy": None},
-    # The published study's protocol: MMLU and GSM8K 5-shot, the rest 0-shot.
-    "paper": {
-        "wikitext": 0,
-        "boolq": 0,
-        "lambada_openai": 0,
-        "mmlu": 5,
-        "arc_challenge": 0,
-        "hellaswag": 0,
-        "winogrande": 0,
-        "piqa": 0,
-        "truthfulqa_mc1": 0,
-        "truthfulqa_mc2": 0,
-        "gsm8k": 5,
-        "ifeval": 0,
-        "leaderboard_musr": 0,
-    },
-}
 
 _CPU_BATCH = 32  # lm-eval's "auto" probes batches at full context length: minutes on a CPU
 
@@ -105,6 +93,11 @@ def _manager_for(names: Sequence[str], include_path: Sequence[str | Path]):
     return full
 
 
+def check_tasks_exist(names: Sequence[str], include_path: Sequence[str | Path] = ()) -> None:
+    """Raise a ValueError (with close matches) unless lm-eval knows every name."""
+    _manager_for(list(names), include_path)
+
+
 def check_task_names(names: Sequence[str], known: Sequence[str], paths: Sequence[str] = ()):
     """Raise a ValueError naming each unknown task with its closest known names."""
     import difflib
@@ -155,6 +148,7 @@ def evaluate(
     seed: int = 0,
     include_path: Sequence[str | Path] = (),
     bootstrap_iters: int = 1000,
+    apply_chat_template: bool = False,
 ) -> EvalResult:
     """Run lm-eval on an in-memory model.
 
@@ -170,6 +164,8 @@ def evaluate(
         seed: seeds Python, numpy, torch and lm-eval's few-shot sampler.
         include_path: extra folders of task YAMLs (the bundled ``tasks/`` is always searched).
         bootstrap_iters: resamples for the stderr of metrics that are not plain means.
+        apply_chat_template: wrap each prompt in the tokenizer's chat template (few-shot
+            examples as turns); the published study evaluated without it.
 
     Returns:
         An :class:`EvalResult`.
@@ -208,6 +204,8 @@ def evaluate(
             numpy_random_seed=seed,
             torch_random_seed=seed,
             fewshot_random_seed=seed,
+            apply_chat_template=apply_chat_template,
+            fewshot_as_multiturn=apply_chat_template and bool(shots),
         )
         for key in ("results", "configs", "versions", "n-shot", "n-samples", "group_subtasks"):
             merged.setdefault(key, {}).update(out.get(key, {}))

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .catalogue import CHANCE
+
 __all__ = [
     "CHANCE",
     "SENTENCE_SPLITTER_INSTRUCTIONS",
@@ -29,20 +31,9 @@ __all__ = [
 SUMMARY_COLUMNS = ["task", "metric", "filter", "value", "stderr", "n", "chance"]
 SAMPLE_COLUMNS = ["task", "doc_id", "filter", "metric", "value", "weight"]
 
-# Nominal chance accuracy of a task or group (every accuracy metric it reports). Tasks not listed
+# Nominal chance of a task's accuracy metrics comes from the catalogue. Tasks not listed there
 # get theirs from the items: multiple choice 1/(number of choices) averaged over the evaluated
 # items (truthfulqa_mc1: 4 to 13 choices, leaderboard_musr: 2 to 5), generation 0.
-CHANCE: dict[str, float] = {
-    "mmlu": 0.25,
-    "arc_challenge": 0.25,
-    "arc_easy": 0.25,
-    "hellaswag": 0.25,
-    "boolq": 0.5,
-    "winogrande": 0.5,
-    "piqa": 0.5,
-    "lambada_openai": 0.0,  # open-vocabulary next word
-    "toy_knowledge": 0.25,
-}
 # Per-document chance where the metric is not "pick one choice": truthfulqa_mc2 scores the
 # probability mass on the true answers, n_true / n under a uniform model.
 _DOC_CHANCE = {"truthfulqa_mc2": lambda doc: float(np.mean(doc["mc2_targets"]["labels"]))}
