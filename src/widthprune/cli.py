@@ -32,7 +32,10 @@ def _add_pruning_arguments(p, *, required: bool, width: bool = False) -> None:
         target.add_argument("--width", type=int, help="explicit MLP width")
     p.add_argument("--round-to", type=int, default=None, help="align the width to a multiple")
     p.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    p.add_argument("--calibration", help='"toy" or a text file, for activation-aware criteria')
+    p.add_argument(
+        "--calibration",
+        help='"toy", "lambada" (real text) or a text file, for activation-aware criteria',
+    )
     p.add_argument("--calibration-samples", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -108,7 +111,11 @@ def add_sweep(sub) -> None:
     )
     target.add_argument("--ratios", nargs="+", type=float, help="expansion ratios")
     p.add_argument("--round-to", type=int, default=None, help="align widths to a multiple")
-    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
+    )
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
@@ -119,12 +126,71 @@ def add_sweep(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibration", default=None, help="activation criteria's text")
     p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
+    p.add_argument(
+        "--status",
+        metavar="RUN",
+        help="list each configuration of RUN as done, running, queued or failed (with its log) "
+        "and return at once",
+    )
+    g = p.add_argument_group("where the configurations run (one job each with local or slurm)")
+    g.add_argument(
+        "--executor",
+        choices=["inline", "local", "slurm"],
+        default="inline",
+        help="inline: one after another here (default); local: subprocesses of this host; "
+        "slurm: a Slurm job array (logs under book/generated/sweep/<run>/logs/)",
+    )
+    g.add_argument(
+        "--gpus-per-job",
+        type=int,
+        help="GPUs of each job (default: 1 with --device cuda, else 0); local jobs are spread "
+        "over the visible GPUs",
+    )
+    g.add_argument("--max-jobs", type=int, help="local: jobs at once (default: one per GPU, or 1)")
+    g.add_argument("--cpus-per-job", type=int, help="slurm: --cpus-per-task; local: threads")
+    g.add_argument("--mem", help='slurm: memory of each job, e.g. "32G"')
+    g.add_argument("--time", default="24:00:00", help="time limit of each job (default: 24 h)")
+    g.add_argument("--partition", help="slurm: the partition")
+    g.add_argument("--array-parallelism", type=int, help="slurm: array tasks running at once")
+    g.add_argument(
+        "--slurm-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="slurm: another sbatch option, e.g. account=myproject or qos=high (repeat)",
+    )
+    g.add_argument("--poll", type=float, default=5.0, help="seconds between looks at the jobs")
     p.set_defaults(run_command=run_sweep_command)
 
 
+def _slurm_option(text: str) -> tuple[str, str | bool]:
+    key, sep, value = text.partition("=")
+    key = key.strip().lstrip("-")
+    if not key:
+        raise ValueError(f"--slurm-option {text!r} is not KEY=VALUE")
+    return (key, value) if sep else (key, True)
+
+
 def run_sweep_command(args) -> int:
+    from .executors import ExecutorConfig
+    from .jobs import log_tail, status_report
     from .sweep import DEFAULT_RUN, SweepConfig, run_sweep
 
+    if args.status:
+        print(status_report(Path("book/generated/sweep") / args.status / "jobs.json"))
+        return 0
+    executor = ExecutorConfig(
+        kind=args.executor,
+        gpus_per_job=args.gpus_per_job,
+        max_jobs=args.max_jobs,
+        cpus_per_job=args.cpus_per_job,
+        mem=args.mem,
+        time=args.time,
+        partition=args.partition,
+        array_parallelism=args.array_parallelism,
+        slurm_options=tuple(_slurm_option(o) for o in args.slurm_option),
+        poll_s=args.poll,
+    )
     config = SweepConfig(
         models=tuple(args.models),
         criteria=tuple(args.criteria),
@@ -142,7 +208,7 @@ def run_sweep_command(args) -> int:
         calibration=args.calibration,
         batch_size=args.batch_size,
     )
-    outcomes = run_sweep(config, results_dir=args.results_dir)
+    outcomes = run_sweep(config, results_dir=args.results_dir, executor=executor)
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "done", "failed")}
     print(
@@ -150,7 +216,10 @@ def run_sweep_command(args) -> int:
         f"stored, {counts['done']} run now, {counts['failed']} failed"
     )
     for o in failed:
-        print(f"  FAILED {o.config.model} {o.config.label}: {o.error}\n    log: {o.log}")
+        job = f" (job {o.job_id})" if o.job_id else ""
+        print(f"  FAILED {o.config.model} {o.config.label}{job}: {o.error}\n    log: {o.log}")
+        for line in log_tail(o.log, 8).splitlines():
+            print(f"      | {line}")
     return 1 if failed else 0
 
 
@@ -239,7 +308,11 @@ def add_evaluate(sub) -> None:
         "A configuration already stored complete is not run again.",
     )
     p.add_argument("model", help='"toy", a packaged model name, a local folder or a hub id')
-    p.add_argument("--tasks", default="toy", help='preset ("toy", "paper", ...) or task names')
+    p.add_argument(
+        "--tasks",
+        default="toy",
+        help="a preset (toy, paper, paper-local, real) or comma-separated task names",
+    )
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
@@ -394,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run_command(args)
+    except KeyboardInterrupt:
+        print(f"widthprune {args.command}: interrupted", file=sys.stderr)
+        return 130
     except USER_ERRORS as err:
         if os.environ.get("WIDTHPRUNE_DEBUG"):
             raise

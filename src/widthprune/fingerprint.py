@@ -16,6 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .cache import cache_dir
+
 __all__ = [
     "cache_dir",
     "calibration_digest",
@@ -36,14 +38,6 @@ _BLOCK = 8 << 20  # bytes read per update: large enough for hashlib to release t
 _PIECE = 64 << 20  # bytes per independently hashed piece of a file
 _memo: dict[tuple, str] = {}
 _lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """The user cache of widthprune: ``$WIDTHPRUNE_CACHE``, else ``$XDG_CACHE_HOME/widthprune``."""
-    if os.environ.get("WIDTHPRUNE_CACHE"):
-        return Path(os.environ["WIDTHPRUNE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "widthprune"
 
 
 def _stat_key(path: Path) -> tuple:
@@ -150,7 +144,7 @@ def checkpoint_folder(model: str) -> Path | None:
     """
     if model == "toy":
         return TOY_CHECKPOINT
-    from .models import check_model_name, registered_source
+    from .registry_models import check_model_name, registered_source
 
     check_model_name(model)
 
@@ -182,7 +176,7 @@ def model_fingerprint(model: str) -> str:
 
 def checkpoint_config(model: str) -> dict:
     """The model's ``config.json`` as a dict (from the hub cache or the hub for an id)."""
-    from .models import registered_config
+    from .registry_models import registered_config
 
     known = registered_config(model)
     if known is not None:
@@ -295,6 +289,9 @@ def tasks_digest(tasks, include_path=()) -> dict[str, str]:
     out = {}
     if TASKS_DIR.is_dir():
         for suite in sorted(p for p in TASKS_DIR.iterdir() if p.is_dir()):
-            if names & _suite_names(suite):
+            defined = _suite_names(suite)
+            if suite.name == "real":  # it also renders the local_* tasks (mirrors.py)
+                defined |= {n for n in names if n.startswith("local_")}
+            if names & defined:
                 out[suite.name] = folder_digest(suite)[:32]
     return out

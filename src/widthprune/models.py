@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .architectures import get_shape, llama_config
-from .registry_models import PACKAGED_MODELS
+from .registry_models import REGISTERED, check_model_name, registered_config, registered_source
 
 __all__ = [
     "REGISTERED",
@@ -29,40 +29,6 @@ _FILL_CHUNK = 1 << 24  # elements per independently seeded piece of a random wei
 
 # The embedded default model; `widthprune toy train` writes it.
 TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
-
-
-# Models known by a short name and installed from a package: name -> provider with
-# ``source() -> Path`` (the packaged file whose bytes identify the model), ``config() -> dict``
-# (its config.json, without loading weights) and ``checkpoint() -> Path`` (a plain checkpoint
-# folder, converted once into the user cache).
-REGISTERED: dict[str, object] = dict(PACKAGED_MODELS)
-
-
-def check_model_name(name: str) -> None:
-    """Raise a ValueError listing the known short names when ``name`` can name nothing.
-
-    A name without a slash that is not a short name and not a folder here is neither a model
-    this package knows nor a Hugging Face id (``owner/name``).
-    """
-    if name == "toy" or name in REGISTERED or "/" in name or os.sep in name:
-        return
-    if not Path(name).expanduser().exists():
-        raise ValueError(
-            f"Unknown model {name!r}: not a known name {['toy', *REGISTERED]}, no folder of that "
-            "name here, and not a Hugging Face id (owner/name)."
-        )
-
-
-def registered_source(name: str) -> Path | None:
-    """The packaged file behind a registered short name, or None for other names."""
-    provider = REGISTERED.get(name)
-    return None if provider is None else provider.source()
-
-
-def registered_config(name: str) -> dict | None:
-    """The config.json (as a dict) of a registered short name, or None for other names."""
-    provider = REGISTERED.get(name)
-    return None if provider is None else provider.config()
 
 
 def _decoder_layers(model):

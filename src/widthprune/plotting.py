@@ -17,6 +17,29 @@ def _axes(ax=None):
     return ax
 
 
+def _legend_outside(ax, **kw):
+    """Move the legend to the right of the axes, where it hides no data."""
+    if ax.get_legend() is not None or kw:
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False, **kw
+        )
+    return ax
+
+
+def _plain_log(ax, axis: str = "y"):
+    """A log axis labelled with plain numbers (5, 10, 20, 50), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    low, high = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    narrow = high / max(low, 1e-300) < 10  # less than a decade: label every integer step
+    subs = tuple(range(1, 10)) if narrow else (1.0, 2.0, 5.0)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    return ax
+
+
 def plot_parameter_budget(
     data,
     *,
@@ -41,7 +64,7 @@ def plot_parameter_budget(
         ax.axvline(mark, color="0.4", linestyle="--", linewidth=1)
     ax.set_xlabel("expansion ratio (intermediate / hidden)")
     ax.set_ylabel("parameters (billions)")
-    return ax
+    return _legend_outside(ax)
 
 
 def plot_score_distributions(data, *, criterion: str, ax=None):
@@ -65,9 +88,13 @@ def plot_score_distributions(data, *, criterion: str, ax=None):
 def plot_criterion_agreement(data, *, value: str = "overlap", ax=None):
     """Heatmap of the mean over layers of ``value`` for every pair of criteria.
 
+    The overlap is coloured against what two random choices share (``width / I``): that level
+    is the white centre of the colour scale, so a pair that agrees no better than chance looks
+    neutral, not "0.6 of the way to full agreement".
+
     Args:
         data: :func:`widthprune.compare_criteria` output.
-        value: ``"overlap"`` (kept-set overlap) or ``"spearman"``.
+        value: ``"overlap"`` (kept-set overlap) or ``"spearman"`` (centred at 0).
     """
     import seaborn as sns
 
@@ -75,15 +102,18 @@ def plot_criterion_agreement(data, *, value: str = "overlap", ax=None):
     table = data.pivot_table(index="criterion_a", columns="criterion_b", values=value)
     for name in table.index.intersection(table.columns):
         table.loc[name, name] = 1.0
+    centre = data["width"].iloc[0] / _full_width(data) if value == "overlap" else 0.0
+    label = f"kept neurons shared (random choice: {centre:.2f})" if value == "overlap" else value
     sns.heatmap(
         table,
         annot=True,
         fmt=".2f",
-        vmin=-1 if value == "spearman" else 0,
+        vmin=2 * centre - 1,
         vmax=1,
-        cmap="viridis",
+        center=centre,
+        cmap="vlag",
         square=True,
-        cbar_kws={"label": value},
+        cbar_kws={"label": label},
         ax=ax,
     )
     ax.set_xlabel("")
@@ -104,11 +134,11 @@ def plot_layer_overlap(data, *, reference: str, ax=None):
             color="0.5",
             linestyle=":",
             linewidth=1,
-            label="random expectation",
+            label="random choice",
         )
     ax.set_ylabel(f"overlap with {reference}")
-    ax.legend(title=None, fontsize="small")
-    return ax
+    ax.legend(title=None)
+    return _legend_outside(ax)
 
 
 def _full_width(data) -> int:
@@ -137,8 +167,8 @@ def plot_scores_vs_chance(data, *, ax=None):
     ax.set_yticks(y, frame["label"])
     ax.set_xlim(0, 1)
     ax.set_xlabel("score (95 % interval)")
-    ax.legend(loc="lower right", fontsize="small")
-    return ax
+    ax.legend()
+    return _legend_outside(ax)
 
 
 def _filter_suffix(filters):
@@ -178,7 +208,7 @@ def plot_pair(
     if x_chance is not None:
         ax.axvline(x_chance, color="grey", linestyle=":", label=f"chance ({x_chance:g})")
         ax.legend()
-    return ax
+    return _legend_outside(ax)
 
 
 def plot_change(
@@ -202,7 +232,9 @@ def plot_change(
         ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=palette[key], alpha=0.15)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel("change from the unpruned model")
-    return ax
+    if x == "pruning_pct":
+        ax.set_xlabel("neurons pruned (%)")
+    return _legend_outside(ax)
 
 
 def plot_intervals(
@@ -212,14 +244,16 @@ def plot_intervals(
     hue: str | None = None,
     estimate: str = "estimate",
     ref: float | None = 0.0,
+    xlabel: str | None = None,
     ax=None,
 ):
     """Forest plot: one estimate with its interval (ci_low, ci_high) per row of ``data``.
 
     Args:
-        data: tidy statistics rows (any function of :mod:`widthprune.stats`).
+        data: tidy statistics rows (any function of :mod:`widthprune.analysis`).
         y: column labelling the rows; ``hue`` colours them (points are dodged by hue).
         ref: draws a reference line (e.g. 0 for no effect).
+        xlabel: the x axis' label (default: the ``estimate`` column's name).
     """
     import seaborn as sns
 
@@ -246,8 +280,8 @@ def plot_intervals(
         ax.axvline(ref, color="grey", linewidth=0.8)
     if hue:
         ax.legend(title=hue)
-    ax.set_xlabel(estimate)
-    return ax
+    ax.set_xlabel(xlabel or estimate)
+    return _legend_outside(ax)
 
 
 def plot_capabilities(
@@ -259,6 +293,7 @@ def plot_capabilities(
     style: str | None = "criterion",
     logy: bool = False,
     ylabel: str | None = None,
+    hue_order: list | None = None,
     ax=None,
 ):
     """Capability curves against expansion ratio with 95 % intervals.
@@ -267,17 +302,26 @@ def plot_capabilities(
         data: :func:`widthprune.capabilities.sweep_capabilities` (or ``published_capabilities``)
             rows; with ``y="above_chance"`` the interval columns ``above_chance_low/high`` are
             drawn, with ``y="value"`` the columns ``ci_low/ci_high``.
-        hue: column coloured; ``style``: column drawn with different line styles.
-        logy: logarithmic y axis (perplexities).
+        hue: column coloured; ``style``: column drawn with different line styles. Each
+            (hue, style) pair is one line, so it must hold one row per ``x``: pick one metric
+            per task first.
+        logy: logarithmic y axis (perplexities), labelled with plain numbers.
         ylabel: the y axis' label (default: what ``y`` measures).
+        hue_order: the ``hue`` levels in colour order (default: as they appear).
     """
     import seaborn as sns
 
+    line = [hue, style] if style else [hue]
+    if data.duplicated([*line, x]).any():
+        raise ValueError(
+            f"several rows per {x} on one line of {line}: choose one metric per task "
+            "(e.g. one IFEval metric), or draw the metrics as hue or style"
+        )
     ax = _axes(ax)
     low, high = (
         ("above_chance_low", "above_chance_high") if y == "above_chance" else ("ci_low", "ci_high")
     )
-    groups = list(dict.fromkeys(data[hue]))
+    groups = list(hue_order or dict.fromkeys(data[hue]))
     styles = list(dict.fromkeys(data[style])) if style else [None]
     colors = dict(zip(groups, sns.color_palette(n_colors=len(groups)), strict=True))
     dashes = dict(zip(styles, ["-", "--", ":", "-."] * 4, strict=False))
@@ -308,20 +352,101 @@ def plot_capabilities(
         ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
+        _plain_log(ax)
     ax.set_xlabel("expansion ratio (intermediate / hidden)")
     ax.invert_xaxis()  # pruning goes from left (wide) to right (narrow)
-    ax.legend(fontsize="small", ncols=1 if len(groups) * len(styles) < 7 else 2)
-    return ax
+    ax.legend()
+    return _legend_outside(ax)
+
+
+def plot_capability_panels(data, *, col: str = "model", sharey: bool = True, **kwargs):
+    """:func:`plot_capabilities` once per value of ``col``, side by side, one legend outside.
+
+    Args:
+        data: as for :func:`plot_capabilities`.
+        col: one panel per value (titled with it).
+        kwargs: passed to :func:`plot_capabilities` (``style=None`` for one line per hue).
+
+    Returns:
+        The array of Axes.
+    """
+    panels = list(dict.fromkeys(data[col]))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.6 * len(panels), 3.8), sharey=sharey, squeeze=False
+    )
+    hue = kwargs.setdefault("hue", "task")
+    kwargs.setdefault("hue_order", list(dict.fromkeys(data[hue])))  # one colour per level
+    for ax, panel in zip(axes[0], panels, strict=True):
+        plot_capabilities(data[data[col] == panel], ax=ax, **kwargs)
+        ax.set_title(str(panel), fontsize="medium")
+        ax.get_legend().remove()
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    labels = list(handles)
+    axes[0][-1].legend(
+        [handles[lab] for lab in labels],
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize="small",
+        frameon=False,
+    )
+    fig.tight_layout()
+    return axes[0]
+
+
+def plot_capability_gap(data, *, style: str = "criterion", ax=None):
+    """Change of knowledge and of instruction following from the unpruned model, per sweep.
+
+    Args:
+        data: :func:`widthprune.analysis.pattern.capability_gap` rows (knowledge_change,
+            knowledge_se, instruction_change, instruction_se, expansion_ratio).
+        style: column drawn with different line styles (one line per sweep and side).
+    """
+    import pandas as pd
+
+    sides = {"knowledge": "C0", "instruction": "C3"}
+    long = pd.concat(
+        [
+            data.assign(
+                capability=side,
+                change=data[f"{side}_change"],
+                half=1.96 * data[f"{side}_se"].fillna(0),
+            )
+            for side in sides
+        ],
+        ignore_index=True,
+    )
+    ax = _axes(ax)
+    styles = list(dict.fromkeys(long[style]))
+    dashes = dict(zip(styles, ["-", "--", ":", "-."] * 4, strict=False))
+    markers = dict(zip(styles, "osD^v<>" * 3, strict=False))
+    for (side, level), part in long.groupby(["capability", style], sort=False):
+        part = part.sort_values("expansion_ratio")
+        ax.errorbar(
+            part["expansion_ratio"],
+            part["change"],
+            yerr=part["half"],
+            color=sides[side],
+            linestyle=dashes[level],
+            marker=markers[level],
+            markersize=4,
+            capsize=2,
+            label=f"{side} · {level}",
+        )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("expansion ratio (intermediate / hidden)")
+    ax.set_ylabel("change from the unpruned model")
+    ax.invert_xaxis()
+    ax.legend()
+    return _legend_outside(ax)
 
 
 # --- efficiency (chapter 7) ---------------------------------------------------------------------
-
-
-def _legend_outside(ax):
-    """Move the legend to the right of the axes, where it hides no data."""
-    if ax.get_legend() is not None:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    return ax
 
 
 def plot_time_per_token(
@@ -379,6 +504,7 @@ def plot_energy_per_token(data, *, x="width", y="value", hue="batch", style="pat
     ax = _axes(ax)
     sns.lineplot(data=data, x=x, y=y, hue=hue, style=style, markers=True, ax=ax, palette="crest")
     ax.set(xlabel="MLP width (intermediate_size)", ylabel="energy per token (J)", yscale="log")
+    _plain_log(ax)
     return _legend_outside(ax)
 
 

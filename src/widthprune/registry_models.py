@@ -27,9 +27,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import gguf_conversion
-from .fingerprint import cache_dir
-from .gguf_conversion import CHECK_MESSAGES
+from .cache import cache_dir
 from .locking import lock
 
 __all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "locate_gguf"]
@@ -77,6 +75,40 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
 }
 
 
+# Models known by a short name and installed from a package: name -> provider with
+# ``source() -> Path`` (the packaged file whose bytes identify the model), ``config() -> dict``
+# (its config.json, without loading weights) and ``checkpoint() -> Path`` (a plain checkpoint
+# folder, converted once into the user cache).
+REGISTERED: dict[str, PackagedModel] = dict(PACKAGED_MODELS)
+
+
+def check_model_name(name: str) -> None:
+    """Raise a ValueError listing the known short names when ``name`` can name nothing.
+
+    A name without a slash that is not a short name and not a folder here is neither a model
+    this package knows nor a Hugging Face id (``owner/name``).
+    """
+    if name == "toy" or name in REGISTERED or "/" in name or os.sep in name:
+        return
+    if not Path(name).expanduser().exists():
+        raise ValueError(
+            f"Unknown model {name!r}: not a known name {['toy', *REGISTERED]}, no folder of that "
+            "name here, and not a Hugging Face id (owner/name)."
+        )
+
+
+def registered_source(name: str) -> Path | None:
+    """The packaged file behind a registered short name, or None for other names."""
+    provider = REGISTERED.get(name)
+    return None if provider is None else provider.source()
+
+
+def registered_config(name: str) -> dict | None:
+    """The config.json (as a dict) of a registered short name, or None for other names."""
+    provider = REGISTERED.get(name)
+    return None if provider is None else provider.config()
+
+
 @dataclass(frozen=True)
 class GGUFSource:
     """The installed GGUF file of a packaged model."""
@@ -91,6 +123,12 @@ class GGUFSource:
     def identity(self) -> dict:
         """What a cached checkpoint must have been converted from (no install path)."""
         return {k: v for k, v in asdict(self).items() if k != "path"}
+
+
+def _check_messages():
+    from .gguf_conversion import CHECK_MESSAGES
+
+    return CHECK_MESSAGES
 
 
 def _install_hint(spec: PackagedModel) -> str:
@@ -187,7 +225,7 @@ def _provenance(spec: PackagedModel, source: GGUFSource, check: dict) -> dict:
         "weights": f"{spec.quantisation} dequantised to float32, not the original weights",
         "parameters": check["parameters"],
         "check": {
-            "messages": CHECK_MESSAGES,
+            "messages": _check_messages(),
             "max_abs_logit_difference": check["max_abs_logit_difference"],
         },
         "converted_with": {
@@ -212,7 +250,9 @@ def _convert(spec: PackagedModel, source: GGUFSource, folder: Path) -> None:
             )
         bar.update()
         bar.set_postfix_str("dequantising, writing, checking")
-        check = gguf_conversion.convert_gguf(source.path, tmp)
+        from .gguf_conversion import convert_gguf  # torch: only when converting
+
+        check = convert_gguf(source.path, tmp)
         provenance = _provenance(spec, source, check)
         (tmp / _PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
         bar.update()

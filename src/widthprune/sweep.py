@@ -5,7 +5,10 @@ ratios); :meth:`SweepConfig.points` turns it into :class:`~widthprune.config.Eva
 objects, always with each model's unpruned baseline, and with targets that give the same
 width run once. Every input is checked before the first point runs. Whether a point is done is
 decided by the results store alone (a complete, verified result); the executed notebook beside
-the book is its record. A failing point is logged and the others still run.
+the book is its record. A failing point is logged and the others still run. Where the points run
+is the executor's business (:mod:`widthprune.executors`: this process, jobs on this host, or a
+Slurm job array); the run folder's ``jobs.json`` says where each one stands
+(:mod:`widthprune.jobs`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import dataclasses
 import json
 import os
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .chapters.runner import EVALUATION_CHAPTER, provenance, remove_partials, run_notebook
+from . import jobs
+from .chapters.runner import EVALUATION_CHAPTER, provenance, remove_partials
 from .config import DEFAULT_BATCH_SIZE, STUDY_PCTS, EvalConfig
+from .executors import ExecutorConfig, JobTask, run_jobs
 
 __all__ = ["DEFAULT_RUN", "PointOutcome", "SweepConfig", "run_sweep", "sweep_points"]
 
@@ -101,8 +105,12 @@ class SweepConfig:
                         out.append(point)
         return out
 
-    def validate(self) -> list[EvalConfig]:
+    def validate(self, *, check_device: bool = True) -> list[EvalConfig]:
         """Check every input before anything runs; return the points.
+
+        Args:
+            check_device: whether this host must have the device (not so for a Slurm sweep,
+                whose jobs run elsewhere).
 
         Raises:
             ValueError: one message listing every problem found (unknown criteria or tasks,
@@ -112,7 +120,7 @@ class SweepConfig:
         from .evaluation.catalogue import preset_tasks
         from .evaluation.harness import check_tasks_exist
         from .fingerprint import checkpoint_config
-        from .models import check_device
+        from .models import check_device as check_device_here
         from .scoring import get_criterion
 
         problems = []
@@ -126,10 +134,10 @@ class SweepConfig:
                 checkpoint_config(model)
             except (OSError, ValueError) as err:
                 problems.append(f"model {model!r}: {err}")
-        for check, what in (
-            (lambda: check_device(self.device), "device"),
-            (lambda: check_tasks_exist(preset_tasks(self.tasks)), "tasks"),
-        ):
+        checks = [(lambda: check_tasks_exist(preset_tasks(self.tasks)), "tasks")]
+        if check_device:
+            checks.insert(0, (lambda: check_device_here(self.device), "device"))
+        for check, what in checks:
             try:
                 check()
             except (ValueError, RuntimeError) as err:
@@ -162,8 +170,9 @@ class PointOutcome:
     config: EvalConfig
     status: str  # "stored" (already complete), "done" (run now) or "failed"
     notebook: Path | None  # the executed chapter (or the failed one, as its log)
-    log: Path | None = None  # the error's text, for a failed point
+    log: Path | None = None  # the error's text, for a failed point (a job's: its stderr)
     error: str = ""  # its last line
+    job_id: str | None = None  # the job that ran it (local or slurm executor)
 
     def to_dict(self) -> dict:
         return {
@@ -174,6 +183,7 @@ class PointOutcome:
             "notebook": str(self.notebook) if self.notebook else None,
             "log": str(self.log) if self.log else None,
             "error": self.error,
+            "job_id": self.job_id,
         }
 
 
@@ -204,50 +214,75 @@ def run_sweep(
     out_dir: str | os.PathLike = "book/generated/sweep",
     results_dir: str | os.PathLike = "results",
     cwd: str | os.PathLike = ".",
+    executor: ExecutorConfig | None = None,
 ) -> list[PointOutcome]:
     """Evaluate every point of ``config`` that the store does not hold complete.
+
+    Args:
+        executor: where the points run (default: inline, one after another in this process);
+            local and slurm jobs log under ``<out_dir>/<run>/logs/``.
 
     Returns:
         One :class:`PointOutcome` per point, in sweep order. The run's ``sweep.json`` gains one
         history entry (settings, provenance, outcomes); earlier entries are kept.
 
     Raises:
-        ValueError: the sweep's inputs are invalid (nothing was run).
+        ValueError: the sweep's inputs are invalid, or jobs of an earlier sweep of the same run
+            are still queued or running (nothing was run).
     """
     from . import store
 
-    points = config.validate()
-    source = Path(notebooks) / f"{EVALUATION_CHAPTER}.ipynb"
+    executor = executor or ExecutorConfig()
+    points = config.validate(check_device=executor.kind != "slurm")
+    executor = executor.resolved({p.device for p in points})
+    source = (Path(notebooks) / f"{EVALUATION_CHAPTER}.ipynb").resolve()
     folder = Path(out_dir) / config.run
+    record = jobs.JobsRecord(folder / "jobs.json")
+    record.check_idle()
     folder.mkdir(parents=True, exist_ok=True)
     remove_partials(folder)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    outcomes = []
-    for point in tqdm(points, desc=f"sweep {config.run}", unit="config"):
+    entries, tasks = [], []
+    for point in points:
+        key = point.config_id
         output = folder / _notebook_name(point)
         result = store.result_folder(point, config.run, results_dir)
-        if store.is_complete(result) and output.exists():
-            outcomes.append(PointOutcome(point, "stored", output))
-            continue
-        # papermill writes parameters as Python literals but turns tuples into strings
-        parameters = json.loads(json.dumps({**dataclasses.asdict(point), "run": config.run}))
-        parameters["results_dir"] = str(results_dir)
-        try:
-            run_notebook(source, output, parameters, cwd=cwd)
-        except Exception as err:  # the point failed: keep going, say so at the end
-            log = output.with_name(f"{output.stem}.error.txt")
-            log.write_text("".join(traceback.format_exception(err)))
-            last = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+        done = store.is_complete(result) and output.exists()
+        entry = dict(
+            config_id=key,
+            label=point.label,
+            model=point.model,
+            result=str(result.resolve()),
+            notebook=str(output.resolve()),
+            state="done" if done else "queued",
+        )
+        entries.append(entry)
+        if not done:
+            paths = dict(source=str(source), output=entry["notebook"], cwd=str(Path(cwd).resolve()))
+            paths["results_dir"] = str(Path(results_dir).resolve())
+            # jobs on other hosts check they compute the same id; inline needs no check
+            check = key if executor.kind != "inline" else None
+            args = (dataclasses.asdict(point), config.run, paths, check)
+            tasks.append(JobTask(key, point.label, *args))
+    record.start(config.run, executor.kind, entries, results_dir)
+    stored = len(points) - len(tasks)
+    with tqdm(total=len(points), initial=stored, desc=f"sweep {config.run}", unit="config") as bar:
+        ran = run_jobs(tasks, executor, (folder / "logs").resolve(), record, bar)
+    outcomes = []
+    for point, entry in zip(points, entries, strict=True):
+        output = Path(entry["notebook"])
+        job = ran.get(entry["config_id"], {"state": "stored"})
+        if job["state"] == "failed":
             failed = output.with_name(f"{output.stem}.failed.ipynb")
-            outcomes.append(
-                PointOutcome(point, "failed", failed if failed.exists() else None, log, last)
-            )
-            continue
-        outcomes.append(PointOutcome(point, "done", output))
+            output = failed if failed.exists() else None
+        log = Path(job["log"]) if job["state"] == "failed" and job.get("log") else None
+        args = (job["state"], output, log, job.get("error", ""), job.get("job_id"))
+        outcomes.append(PointOutcome(point, *args))
     _append_history(
         folder,
         {
             "config": dataclasses.asdict(config),
+            "executor": dataclasses.asdict(executor),
             "provenance": provenance(),
             "started": started,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

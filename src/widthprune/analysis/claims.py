@@ -11,15 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
-from ..evaluation.catalogue import analysed_metrics
+from ..evaluation.catalogue import PRESETS, analysed_metrics
 from .comparisons import compare_configs
+from .correlation import correlation, permutation_p, spearman
 from .runs import check_comparable
-from .stats import adjust, baseline_change, chance_floor, correlation, spearman
+from .stats import adjust, baseline_change, chance_floor
 
 __all__ = [
+    "PAPER_LOCAL_TASKS",
     "PUBLISHED_TASKS",
+    "REAL_TASKS",
     "TOY_TASKS",
     "correlation_robustness",
     "dichotomy",
@@ -27,7 +29,6 @@ __all__ = [
     "pair_scores",
     "toy_paired",
     "toy_status",
-    "verdicts",
 ]
 
 # (task, metric, filter) -> (kind, higher_is_better): the capabilities the dichotomy contrasts.
@@ -35,6 +36,9 @@ __all__ = [
 # study's four core tasks, and the toy suite.
 PUBLISHED_TASKS = analysed_metrics(("mmlu", "gsm8k", "wikitext", "ifeval"))
 TOY_TASKS = analysed_metrics(("toy",))
+# The study's tasks on locally installed items, and the real small model's suite.
+PAPER_LOCAL_TASKS = analysed_metrics(PRESETS["paper-local"])
+REAL_TASKS = analysed_metrics(PRESETS["real"])
 
 
 def pair_scores(
@@ -64,24 +68,31 @@ def correlation_robustness(
     """The x-y correlation per model, pooled, without baselines, and above chance only.
 
     Returns:
-        :func:`widthprune.stats.correlation` rows with a ``scope`` column: each model; each
-        model without its unpruned baseline; all models pooled (raw, and centred within model,
-        which removes the between-model difference); the configurations whose x score is
-        distinguishable from chance (where a chance level is known).
+        :func:`widthprune.analysis.correlation.correlation` rows with a ``scope`` column: each
+        model; each model without its unpruned baseline, and with only the configurations whose
+        x score is distinguishable from chance (where a chance level is known); the pooled
+        models (the base models where ``results`` has a ``variant`` column, as the study pooled
+        1B and 3B), raw and centred within model (which removes the difference between the
+        models); and the pooled configurations whose x score is distinguishable from chance.
     """
     wide = pair_scores(results, x, y)
     xs, ys = x[0], y[0]
+    floor = chance_floor(results[(results["task"] == xs) & (results["metric"] == x[1])])
+    keep = floor.loc[floor["at_chance"] == False, ["model", "pruning_pct"]]  # noqa: E712
     scopes = {}
     for model, part in wide.groupby("model", sort=True):
         scopes[model] = part
         scopes[f"{model}, pruned only"] = part[part["pruning_pct"] != 0]
-    scopes["pooled"] = wide
-    centred = wide.copy()
-    centred[[xs, ys]] = wide[[xs, ys]] - wide.groupby("model")[[xs, ys]].transform("mean")
-    scopes["pooled, centred within model"] = centred
-    floor = chance_floor(results[(results["task"] == xs) & (results["metric"] == x[1])])
-    keep = floor.loc[floor["at_chance"] == False, ["model", "pruning_pct"]]  # noqa: E712
-    scopes[f"pooled, {xs} above chance"] = wide.merge(keep, on=["model", "pruning_pct"])
+        scopes[f"{model}, {xs} above chance"] = part.merge(keep, on=["model", "pruning_pct"])
+    pooled, label = wide, "pooled"
+    if "variant" in results:
+        base = results.loc[results["variant"] == "base", "model"].unique()
+        pooled, label = wide[wide["model"].isin(base)], "pooled base models"
+    scopes[label] = pooled
+    centred = pooled.copy()
+    centred[[xs, ys]] = pooled[[xs, ys]] - pooled.groupby("model")[[xs, ys]].transform("mean")
+    scopes[f"{label}, centred within model"] = centred
+    scopes[f"{label}, {xs} above chance"] = pooled.merge(keep, on=["model", "pruning_pct"])
     rows = []
     for scope, part in scopes.items():
         if len(part) >= 3:
@@ -111,10 +122,13 @@ def dichotomy(
     Returns:
         One row per sweep x task: kind, higher_is_better, n (configurations), baseline value,
         worst and best pruned value, estimate (Spearman rho of value vs pruning_pct, signed so
-        that negative means "gets worse"), p (exact permutation test), p_adj (Holm over the
-        table), worse/better (pruned configs significantly worse/better than baseline,
-        conservative z test at ``alpha``; by sign alone where no standard error is known, as
-        for perplexity), direction ("falls", "rises" or "holds").
+        that negative means "gets worse"), p (exact permutation test on |rho|; NaN below three
+        configurations), p_adj (Holm over the
+        table), worse/better (pruned configs significantly worse/better than baseline:
+        conservative z test, Holm-adjusted over every pruned configuration of the table, at
+        ``alpha``; by sign alone where no standard error is known, as for perplexity),
+        direction ("falls" or "rises" where more than half of the pruned configs are worse or
+        better, else "holds").
     """
     tasks = PUBLISHED_TASKS if tasks is None else tasks
     frame = results.copy()
@@ -123,17 +137,21 @@ def dichotomy(
     key = pd.Series(list(zip(frame["task"], frame["metric"], frame["filter"], strict=True)))
     frame = frame[key.isin(list(tasks)).to_numpy()]
     change = baseline_change(frame, by=(*by, "task", "metric", "filter"))
+    change = adjust(change, method="holm", alpha=alpha)
     rows = []
     for group, part in frame.groupby([*by, "task", "metric", "filter"], sort=True):
         *labels, task, metric, filt = group
         kind, higher = tasks[(task, metric, filt)]
         sign = 1 if higher else -1
-        rho = _rho(part["pruning_pct"], part["value"])
+        x, y = part["pruning_pct"].to_numpy(float), part["value"].to_numpy(float)
+        rho, p = float(spearman(x, y)), np.nan  # a trend needs three configurations
+        if len(x) >= 3:
+            p, _ = permutation_p(x, y, "spearman")
         ch = change
         for col, val in zip([*by, "task", "metric", "filter"], group, strict=True):
             ch = ch[ch[col] == val]
         good = sign * ch["estimate"] > 0
-        signif = (ch["p"] < alpha) | ch["p"].isna()  # no standard error: count by sign
+        signif = ch["reject"] | ch["p"].isna()  # no standard error: count by sign
         pruned = sign * part.loc[part["pruning_pct"] != 0, "value"]
         rows.append(
             {
@@ -146,11 +164,12 @@ def dichotomy(
                 "baseline": part.loc[part["pruning_pct"] == 0, "value"].mean(),
                 "worst": sign * pruned.min(),
                 "best": sign * pruned.max(),
-                "estimate": sign * rho.statistic,
-                "p": rho.pvalue,
+                "estimate": sign * rho,
+                "p": p,
                 "worse": int((~good & signif).sum()),
                 "better": int((good & signif).sum()),
-                "method": "Spearman rho vs pruning_pct (signed: < 0 is worse), permutation p",
+                "method": "Spearman rho vs pruning_pct (signed: < 0 is worse), exact "
+                "permutation p on |rho|",
             }
         )
     out = adjust(pd.DataFrame(rows), method="holm")
@@ -169,21 +188,40 @@ def toy_paired(
     by: tuple[str, ...] = ("model", "criterion"),
     seed: int = 0,
     n_resamples: int = 2000,
+    alpha: float = 0.05,
+    tasks: dict | None = None,
 ) -> pd.DataFrame:
     """Paired per-item tests of every pruned configuration against its unpruned baseline.
 
     Args:
         results: the sweep's long results; must hold ``config_col``, ``by`` and pruning_pct.
-        samples: per-item samples (config_col, task, doc_id, metric, value).
+        samples: per-item samples (config_col, task, doc_id, metric, value; a metric computed
+            under a filter other than "none" is named ``metric,filter``, as :func:`load_toy`
+            gives it).
+        tasks: the (task, metric, filter) keys tested, default :data:`TOY_TASKS`: the family
+            holds only the analysed metrics, not every variant lm-eval reports.
+        n_resamples: bootstrap resamples, and the least number of random sign patterns of a
+            sampled sign-flip test (raised to what the whole family needs, see
+            :func:`widthprune.analysis.comparisons.family_resamples`).
+        alpha: level of the comparisons.
 
     Returns:
-        :func:`widthprune.comparisons.compare_configs` rows per sweep, joined with ``by`` and
-        pruning_pct of each config; p_adj is Holm over all rows.
+        :func:`widthprune.analysis.comparisons.compare_configs` rows per sweep, joined with
+        ``by`` and pruning_pct of each config; p_adj is Holm over all rows.
     """
     by = [c for c in by if c in results]
+    tasks = TOY_TASKS if tasks is None else tasks
+    names = {(t, m if f == "none" else f"{m},{f}") for t, m, f in tasks}
+    keys = pd.Series(list(zip(samples["task"], samples["metric"], strict=True)), dtype=object)
+    samples = samples[keys.isin(names).to_numpy()]
+    if samples.empty:
+        raise ValueError(f"no per-item scores of the analysed metrics {sorted(names)}")
     configs = results[[config_col, *by, "pruning_pct"]].drop_duplicates()
+    sweeps = list(configs.groupby(by, sort=True)) if by else [((), configs)]
+    tests = samples[["task", "metric"]].drop_duplicates()
+    family = sum(len(s) - 1 for _, s in sweeps) * len(tests)
     parts = []
-    for _, sweep in configs.groupby(by, sort=True) if by else [((), configs)]:
+    for _, sweep in sweeps:
         base = sweep.loc[sweep["pruning_pct"] == 0, config_col]
         if len(base) != 1:
             raise ValueError(f"each sweep needs one unpruned config; found {list(base)}")
@@ -195,102 +233,12 @@ def toy_paired(
                 config_col=config_col,
                 seed=seed,
                 n_resamples=n_resamples,
+                alpha=alpha,
+                family=family,
             )
         )
     out = pd.concat(parts, ignore_index=True).drop(columns=["p_adj", "reject", "adjust"])
-    return adjust(out.merge(configs, on=config_col), method="holm")
-
-
-def _fmt(row: pd.Series) -> str:
-    span = f"{row['worst']:.3f} to {row['best']:.3f}"
-    return f"{row['model']} {row['task']}: {row['baseline']:.3f} at 0 %, {span} pruned"
-
-
-def _rho(x: pd.Series, y: pd.Series):
-    """Spearman rho with an exact permutation p (the t approximation fails at n = 4)."""
-    return st.permutation_test(
-        (x.to_numpy(float), y.to_numpy(float)),
-        spearman,
-        permutation_type="pairings",
-        n_resamples=10_000,
-        vectorized=True,
-        rng=np.random.default_rng(0),
-    )
-
-
-def verdicts(results: pd.DataFrame, *, seed: int = 0, n_resamples: int = 9999) -> pd.DataFrame:
-    """Each claim of the study next to what the published table supports, with its numbers.
-
-    Args:
-        results: the published benchmarks (:func:`widthprune.published.published`).
-
-    Returns:
-        One row per claim: claim, evidence (numbers, as text), verdict, and the statistic the
-        verdict rests on (estimate, p, method).
-    """
-    dich = dichotomy(results)
-    base = dich[dich["model"].isin(["Llama-3.2-1B", "Llama-3.2-3B"])]
-    know = base[(base["kind"] == "knowledge")]
-    inst = base[(base["kind"] == "instruction") & (base["metric"] == "prompt_level_strict_acc")]
-    instr = dich[(dich["model"] == "Llama-3.2-1B-Instruct") & (dich["kind"] == "instruction")]
-    instr = instr[instr["metric"] == "prompt_level_strict_acc"]
-    floor = chance_floor(results[(results["task"] == "mmlu") & (results["pruning_pct"] > 0)])
-    floor = floor[floor["model"] != "Llama-3.2-1B-Instruct"]
-    near = int((floor["estimate"] < 0.02).sum())
-    corr = correlation_robustness(results, seed=seed, n_resamples=n_resamples)
-    head = corr[(corr["scope"] == "Llama-3.2-3B")].set_index("method")
-    rows = [
-        {
-            "claim": "Knowledge (MMLU, GSM8K, perplexity) degrades with width pruning",
-            "evidence": "; ".join(_fmt(r) for _, r in know.iterrows())
-            + f". MMLU is within 2 points of chance in {near} of {len(floor)} pruned base configs.",
-            "verdict": "supported" if (know["direction"] == "falls").all() else "partly supported",
-            "estimate": know["estimate"].max(),
-            "p": know["p_adj"].max(),
-            "method": "largest signed Spearman rho and Holm p over the knowledge rows",
-        },
-        {
-            "claim": "Instruction following (IFEval) holds or improves in the base models",
-            "evidence": "; ".join(_fmt(r) for _, r in inst.iterrows())
-            + ". Both baselines are low (about 0.1), a few points above a floor of 0.",
-            "verdict": "supported"
-            if inst["direction"].isin(["holds", "rises"]).all()
-            else "not supported",
-            "estimate": inst["estimate"].min(),
-            "p": inst["p_adj"].min(),
-            "method": "smallest signed Spearman rho and Holm p over the IFEval rows",
-        },
-        {
-            "claim": "The dichotomy is a property of width pruning in Llama-3.2",
-            "evidence": "; ".join(_fmt(r) for _, r in instr.iterrows())
-            + ": the instruction-tuned model loses IFEval with its knowledge.",
-            "verdict": "not supported for 1B-Instruct"
-            if (instr["direction"] == "falls").all()
-            else "supported",
-            "estimate": instr["estimate"].iloc[0],
-            "p": instr["p_adj"].iloc[0],
-            "method": "signed Spearman rho (n = 4), Holm p",
-        },
-        {
-            "claim": "MMLU and TruthfulQA-MC2 are anti-correlated in 3B (r = -0.864, p = 0.012)",
-            "evidence": (
-                f"Pearson r = {head.loc['pearson', 'estimate']:.3f}, "
-                f"p = {head.loc['pearson', 'p']:.3f} (t test), "
-                f"permutation p = {head.loc['pearson', 'p_perm']:.3f}, bootstrap 95 % interval "
-                f"[{head.loc['pearson', 'ci_low']:.2f}, {head.loc['pearson', 'ci_high']:.2f}]; "
-                f"Spearman rho = {head.loc['spearman', 'estimate']:.3f} "
-                f"(p = {head.loc['spearman', 'p']:.3f}); n = 7 configurations, "
-                "five of them with MMLU near chance"
-            ),
-            "verdict": "reproduced; not robust"
-            if max(head.loc["pearson", "p_perm"], head.loc["spearman", "p"]) > 0.05
-            else "reproduced and robust",
-            "estimate": head.loc["pearson", "estimate"],
-            "p": head.loc["pearson", "p"],
-            "method": "Pearson (t test); see the robustness table",
-        },
-    ]
-    return pd.DataFrame(rows)
+    return adjust(out.merge(configs, on=config_col), method="holm", alpha=alpha)
 
 
 def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame] | None:

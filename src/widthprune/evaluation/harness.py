@@ -55,7 +55,7 @@ def resolve_tasks(
     """``{task: shots}`` from a preset name, one task name or a list of names.
 
     Args:
-        tasks: ``"toy"``, ``"paper"``, a task/group name or a list of them.
+        tasks: a preset name (:data:`PRESETS`), a task/group name or a list of them.
         num_fewshot: one shot count for every task, a dict per task, or None for the preset's
             (``paper``) or each task's own default.
     """
@@ -84,7 +84,10 @@ def _task_manager(include_path: tuple[str, ...], include_defaults: bool):
 
 def _manager_for(names: Sequence[str], include_path: Sequence[str | Path]):
     """A TaskManager that knows ``names``; lm-eval's own ~14k tasks are indexed only if needed."""
-    paths = tuple(str(p) for p in [TASKS_DIR, *include_path] if Path(p).is_dir())
+    from .tasks.real.mirrors import task_folder
+
+    folders = [TASKS_DIR, task_folder(), *include_path]  # task_folder: the local_* tasks
+    paths = tuple(str(p) for p in folders if Path(p).is_dir())
     local = _task_manager(paths, False)
     if all(n in local.all_tasks for n in names):
         return local
@@ -156,7 +159,8 @@ def evaluate(
         model: a causal LM (e.g. after ``wp.prune``), on the device it should run on.
         tokenizer: its tokenizer.
         tasks: ``"toy"`` (the bundled suite), ``"paper"`` (the published study's 13 tasks and
-            shot counts), a task or group name, or a list of them.
+            shot counts), ``"paper-local"`` (8 of them on installed items), ``"real"`` (real
+            items a small model knows), a task or group name, or a list of them.
         num_fewshot: see :func:`resolve_tasks`. lm-eval never overrides a task whose YAML fixes
             0 shots (e.g. ifeval).
         limit: items per task (int) or fraction of each task (float < 1); None for all.

@@ -1,0 +1,1 @@
+"""Task YAMLs and their data: the bundled toy suite (``toy/``) and the real suites (``real/``)."""

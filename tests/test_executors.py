@@ -1,0 +1,211 @@
+"""Sweeps as jobs of submitit's local executor: real subprocesses, one configuration each.
+
+A killed job fails alone and its resubmission recomputes nothing else; two jobs of one
+configuration, each on its own GPU slot, compute it once (the store's lock serialises them);
+and the executors' options are checked before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+
+import nbformat
+import pytest
+from clusterkit import ROOT, descendants, lock_held, record, states, sweep_args, wait_for, workdir
+from tqdm.auto import tqdm
+
+from widthprune import store
+from widthprune.cli import main
+from widthprune.config import EvalConfig
+from widthprune.engines import gpu_slots
+from widthprune.executors import ExecutorConfig, JobTask, parse_minutes, run_jobs, run_point
+from widthprune.jobs import JobsRecord
+
+
+def test_time_limits_read_as_slurm_writes_them():
+    assert [parse_minutes(t) for t in ("90", "1:30", "02:00:00", "1-00", "1-2:30", 45)] == [
+        90,
+        2,
+        120,
+        1440,
+        1590,
+        45,
+    ]
+    for bad in ("abc", "0", "1:2:3:4", "-5"):
+        with pytest.raises(ValueError, match="time"):
+            parse_minutes(bad)
+
+
+def test_gpu_slots_are_disjoint_and_whole():
+    assert gpu_slots((0, 1, 2, 3), 1) == [(0,), (1,), (2,), (3,)]
+    assert gpu_slots((0, 1, 2, 3), 2) == [(0, 1), (2, 3)]
+    assert gpu_slots((4, 6, 7), 2) == [(4, 6)]  # a GPU left over is not half a slot
+    assert gpu_slots((0,), 2) == []
+
+
+def test_executor_options_are_checked_before_anything_runs(monkeypatch, capsys):
+    with pytest.raises(ValueError, match="slurm executor only"):
+        ExecutorConfig(kind="local", partition="gpu")
+    with pytest.raises(ValueError, match="local and slurm executors only"):
+        ExecutorConfig(gpus_per_job=1)
+    with pytest.raises(ValueError, match="executor must be one of"):
+        ExecutorConfig(kind="ray")
+    local = ExecutorConfig(kind="local")
+    assert local.resolved({"cpu"}).gpus_per_job == 0
+    with pytest.raises(ValueError, match="numbered from 0"):
+        local.resolved({"cuda:1"})
+    with pytest.raises(ValueError, match="device is"):
+        ExecutorConfig(kind="local", gpus_per_job=1).resolved({"cpu"})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ValueError, match="this host shows 0"):
+        local.resolved({"cuda"})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert local.resolved({"cuda"}).gpus_per_job == 1  # one GPU a job by default
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(ValueError, match="sbatch is not on PATH"):
+        ExecutorConfig(kind="slurm").resolved({"cuda"})
+    for argv, expected in (
+        (["sweep", "--executor", "local", "--partition", "gpu"], "slurm executor only"),
+        (["sweep", "--executor", "slurm", "--time", "soon"], "time must be"),
+        (["sweep", "--executor", "local", "--max-jobs", "0"], "max_jobs"),
+        (["sweep", "--status", "no-such-run"], "No sweep record"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err
+
+
+def test_local_sweep_killed_job_is_resubmitted_alone(tmp_path):
+    folder = workdir(tmp_path)
+    run = "local-toy"
+    args = sweep_args(run, "--executor", "local", "--max-jobs", "2")
+    sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
+    target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
+    entry = record(folder, run)["ppm-ratio3"]
+    # a second sweep of the same run refuses while the first one's jobs run
+    clash = subprocess.run(args, cwd=folder, capture_output=True, text=True)
+    assert clash.returncode == 2 and "still has configurations queued or running" in clash.stderr
+    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
+    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
+    processes = [int(target), *descendants(int(target))]  # controller, job, kernel
+    assert len(processes) >= 3
+    for pid in processes:
+        os.kill(pid, signal.SIGKILL)
+    out, _ = sweep.communicate(timeout=600)
+    assert sweep.returncode == 1, out
+    assert "1 run now, 1 failed" in out and f"FAILED toy ppm-ratio3 (job {target})" in out
+    assert "died without writing a result (killed?)" in out and "log: " in out
+    status = subprocess.run(args[:4] + ["--status", run], cwd=folder, capture_output=True)
+    assert states(status.stdout.decode()) == {"baseline": "done", "ppm-ratio3": "failed"}
+
+    first = record(folder, run)
+    baseline = folder / "results" / run / first["baseline"]["config_id"] / "COMPLETE"
+    stamp = (baseline.stat().st_ino, baseline.stat().st_mtime_ns)
+    again = subprocess.run(args, cwd=folder, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 already stored, 1 run now, 0 failed" in again.stdout
+    second = record(folder, run)
+    assert second["baseline"]["job_id"] == first["baseline"]["job_id"]  # not submitted again
+    assert second["ppm-ratio3"]["job_id"] not in (target, None)
+    logs = folder / "book/generated/sweep" / run / "logs"
+    assert len(list(logs.glob("*_submitted.pkl"))) == 3  # two jobs, then one
+    assert (baseline.stat().st_ino, baseline.stat().st_mtime_ns) == stamp  # not recomputed
+    assert store.is_complete(lock.parent.parent / entry["config_id"])
+    history = json.loads((logs.parent / "sweep.json").read_text())["history"]
+    assert [[p["status"] for p in h["points"]] for h in history] == [
+        ["done", "failed"],
+        ["stored", "done"],
+    ]
+
+
+def _stderr(notebook) -> str:
+    nb = nbformat.read(notebook, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+
+
+def test_two_jobs_of_one_configuration_compute_it_once(tmp_path):
+    point = EvalConfig(criterion="ppm", expansion_ratio=3.0, limit=2)
+    result = store.result_folder(point, "lock", tmp_path / "results")
+    paths = dict(source=str(ROOT / "notebooks" / "04_evaluate.ipynb"), cwd=str(tmp_path))
+    paths["results_dir"] = str(tmp_path / "results")
+    args = (dataclasses.asdict(point), "lock")
+    tasks = [
+        JobTask(k, k, *args, {**paths, "output": str(tmp_path / f"{k}.ipynb")}, point.config_id)
+        for k in "ab"
+    ]
+    jobs = JobsRecord(tmp_path / "jobs.json")
+    entry = dict(model="toy", result=str(result), state="queued")
+    entries = [dict(config_id=k, label=k, **entry) for k in "ab"]
+    jobs.start("lock", "local", entries, tmp_path / "results")
+    executor = ExecutorConfig(kind="local", gpus_per_job=1, poll_s=1)
+    with tqdm(total=2) as bar:  # two GPU slots: both jobs start at once
+        outcomes = run_jobs(tasks, executor, tmp_path / "logs", jobs, bar, visible=(0, 1))
+    assert {k: o["state"] for k, o in outcomes.items()} == {"a": "done", "b": "done"}
+    gpus = [JobsRecord(tmp_path / "jobs.json").entries[k]["gpus"] for k in "ab"]
+    assert sorted(gpus) == ["0", "1"]  # each job saw its own slot as CUDA_VISIBLE_DEVICES
+    assert store.is_complete(result)
+    logs = {k: _stderr(tmp_path / f"{k}.ipynb") for k in "ab"}
+    computed = [k for k, text in logs.items() if "Running loglikelihood requests" in text]
+    waited = [k for k, text in logs.items() if "waiting for another process holding" in text]
+    assert len(computed) == 1 and waited == [k for k in "ab" if k not in computed], logs
+
+
+def test_the_job_function_pickles_by_reference():
+    import pickle
+
+    import cloudpickle
+
+    data = cloudpickle.dumps(run_point)
+    assert pickle.loads(data) is run_point and b"widthprune.executors" in data
+    assert len(data) < 200  # a name to import on the node, not the function's code
+
+
+def test_states_follow_the_processes_and_the_record(tmp_path):
+    from widthprune.jobs import live_states, process_start
+
+    sweeper = subprocess.Popen(["sleep", "60"])  # stands for a sweep still waiting on its jobs
+    job = subprocess.Popen(["sleep", "60"])  # and for a local job's controller
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a job that is over
+    result = str(tmp_path / "results" / "r" / "0123456789ab")  # never complete here
+    path = tmp_path / "jobs.json"
+    common = dict(model="toy", result=result)
+    entries = [
+        dict(common, config_id="waiting", label="waiting", state="queued"),
+        dict(common, config_id="running", label="running", state="running", job_id=str(job.pid)),
+        dict(common, config_id="failed", label="failed", state="failed", error="boom"),
+    ]
+    entries[2]["job_id"] = str(ended.pid)
+    entries[1]["job_start"] = process_start(job.pid)
+    jobs = JobsRecord(path)
+    jobs.start("r", "local", entries, tmp_path)
+    jobs.data["sweep"].update(pid=sweeper.pid, start=process_start(sweeper.pid))
+    jobs.save()
+
+    def now():
+        return {r["label"]: (r["state"], r["reason"]) for r in live_states(JobsRecord(path))}
+
+    assert now() == {
+        "waiting": ("queued", ""),  # its sweep, alive, has not submitted it yet
+        "running": ("running", ""),
+        "failed": ("failed", "boom"),
+    }
+    for process in (sweeper, job):
+        process.kill()
+        process.wait()
+    gone = now()
+    assert gone["waiting"][0] == "not submitted" and "no longer running" in gone["waiting"][1]
+    assert gone["running"][0] == "failed" and "without a complete result" in gone["running"][1]
+    jobs = JobsRecord(path)
+    jobs.data["executor"] = "inline"
+    jobs.data["points"]["running"].pop("job_id")
+    jobs.save()
+    assert now()["running"] == ("failed", "the sweep stopped while running it")
+    jobs.data["sweep"]["host"] = "another-host"
+    jobs.save()
+    assert now()["running"] == ("running", "as recorded by the sweep on another-host")
