@@ -45,6 +45,7 @@ def test_book_pages_skips_sphinx_pages(site):
         book_pages(site / "_images")
 
 
+@pytest.mark.browser
 def test_check_pages_finds_each_problem(site, tmp_path_factory):
     shots = tmp_path_factory.mktemp("shots")
     report = check_pages(site, screenshots=shots).set_index("page")
