@@ -118,7 +118,7 @@ def holm(p):
     ],
 )
 def test_statistic_check_passes_independent_implementations(name, fn):
-    assert check_statistic(fn, name).detail == "matches widthprune.stats on 3 cases"
+    assert check_statistic(fn, name).detail == "matches widthprune.analysis on 3 cases"
 
 
 def test_statistic_check_fails_wrong_statistics():

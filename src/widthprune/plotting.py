@@ -217,7 +217,7 @@ def plot_change(
     """Change from the unpruned baseline against pruning, with its interval as a band.
 
     Args:
-        data: :func:`widthprune.stats.baseline_change` rows (estimate, ci_low, ci_high).
+        data: :func:`widthprune.analysis.stats.baseline_change` rows (estimate, ci_low, ci_high).
     """
     import seaborn as sns
 

@@ -2,7 +2,7 @@
 
 A results table is long: one row per configuration x task x metric, with model, pruning_pct,
 task, metric, value and stderr and/or n (as :func:`widthprune.published.published` and the
-sweep's results store give it). Frames out are tidy, as in :mod:`widthprune.stats`.
+sweep's results store give it). Frames out are tidy, as in :mod:`widthprune.analysis.stats`.
 """
 
 from __future__ import annotations

@@ -224,9 +224,9 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 def _correlation(name: str) -> Callable:
     def reference(x: np.ndarray, y: np.ndarray) -> float:
-        from ..analysis import stats
+        from ..analysis import correlation
 
-        return float(getattr(stats, name)(x, y))
+        return float(getattr(correlation, name)(x, y))
 
     return reference
 
@@ -258,7 +258,7 @@ def _cases(name: str, seed: int) -> list[tuple[str, tuple]]:
 
 
 def check_statistic(fn: Callable, name: str, *, seed: int = 0) -> CheckResult:
-    """Does ``fn`` compute the statistic ``name`` as ``widthprune.stats`` does?
+    """Does ``fn`` compute the statistic ``name`` as the library does (``widthprune.analysis``)?
 
     Args:
         fn: the reader's statistic; its signature is listed in :data:`STATISTICS`.
@@ -289,4 +289,4 @@ def check_statistic(fn: Callable, name: str, *, seed: int = 0) -> CheckResult:
             return _failed(
                 check, f"on {label}: {value} is {got.flat[k]:.6g}, expected {want.flat[k]:.6g}"
             )
-    return _passed(check, f"matches widthprune.stats on {len(cases)} cases")
+    return _passed(check, f"matches widthprune.analysis on {len(cases)} cases")
