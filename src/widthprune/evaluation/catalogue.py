@@ -17,6 +17,7 @@ __all__ = [
     "CATALOGUE",
     "CHANCE",
     "PRESETS",
+    "SPREAD_GROUPS",
     "TaskInfo",
     "analysed_metrics",
     "preset_tasks",
@@ -157,6 +158,11 @@ PRESETS: dict[str, dict[str, int | None]] = {
 # 8 of the study's 13 tasks on locally installed items, with the study's shots.
 _LOCAL = ("boolq", "lambada_openai", "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa")
 PRESETS["paper-local"] = {f"local_{t}": PRESETS["paper"][t] for t in (*_LOCAL, "gsm8k")}
+
+# Groups whose subtasks are parts of one benchmark (MMLU's 57 subjects): an item limit counts
+# the group's items, spread evenly over its subtasks, so that a limit of 1000 asks about 1000
+# MMLU questions rather than 57,000 (evaluation.harness.spread_limit).
+SPREAD_GROUPS = frozenset({"mmlu", "local_mmlu"})
 
 # Groups whose members the catalogue knows (lm-eval reports each member as its own task).
 GROUPS: dict[str, tuple[str, ...]] = {

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .catalogue import PRESETS
+from .catalogue import PRESETS, SPREAD_GROUPS
 from .metrics import check_sentence_splitter, tidy_samples, tidy_summary
 
 __all__ = [
@@ -36,7 +36,22 @@ __all__ = [
 # Task YAMLs of the bundled toy suite (group ``toy``).
 TASKS_DIR = Path(__file__).parent / "tasks"
 
-_CPU_BATCH = 32  # lm-eval's "auto" probes batches at full context length: minutes on a CPU
+# lm-eval's "auto" probes batches at full context length, which takes minutes on a CPU; there
+# "auto" is a fixed batch instead, smaller for few-shot prompts: their logits (batch x several
+# hundred tokens x the vocabulary, in float32) took about 17 GB at batch 16 for SmolLM2's MMLU.
+_CPU_BATCH = 32
+_CPU_FEWSHOT_BATCH = 4
+
+
+def spread_limit(limit: int | float | None, subtasks: int) -> int | float | None:
+    """The per-subtask limit of a spread group (``SPREAD_GROUPS``): ``limit`` items in all.
+
+    An int limit is divided evenly over the subtasks, rounded up (MMLU's 57 subjects at 1000:
+    18 each, 1026 items); a fraction or None applies to each subtask as it is.
+    """
+    if isinstance(limit, int) and not isinstance(limit, bool) and subtasks > 1:
+        return max(1, math.ceil(limit / subtasks))
+    return limit
 
 
 @dataclass
@@ -163,8 +178,11 @@ def evaluate(
             items a small model knows), a task or group name, or a list of them.
         num_fewshot: see :func:`resolve_tasks`. lm-eval never overrides a task whose YAML fixes
             0 shots (e.g. ifeval).
-        limit: items per task (int) or fraction of each task (float < 1); None for all.
-        batch_size: int or "auto" (lm-eval's probe on accelerators; 32 on a CPU).
+        limit: items per task (int) or fraction of each task (float < 1); None for all. For
+            a group of ``SPREAD_GROUPS`` (MMLU) an int counts the group's items, spread over
+            its subtasks (see :func:`spread_limit`).
+        batch_size: int or "auto" (lm-eval's probe on accelerators; on a CPU 32, and 4 for
+            few-shot prompts).
         seed: seeds Python, numpy, torch and lm-eval's few-shot sampler.
         include_path: extra folders of task YAMLs (the bundled ``tasks/`` is always searched).
         bootstrap_iters: resamples for the stderr of metrics that are not plain means.
@@ -184,23 +202,34 @@ def evaluate(
 
     plan = resolve_tasks(tasks, num_fewshot)
     device = next(model.parameters()).device
-    if batch_size == "auto" and device.type == "cpu":
-        batch_size = _CPU_BATCH
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
+    cpu_auto = batch_size == "auto" and device.type == "cpu"
+    lm = HFLM(
+        pretrained=model,
+        tokenizer=tokenizer,
+        batch_size=_CPU_BATCH if cpu_auto else batch_size,
+        device=str(device),
+    )
     manager = _manager_for(list(plan), include_path)
-    by_shots: dict[int | None, list[str]] = {}
+    parts: dict[tuple[int | None, str | None], list[str]] = {}  # (shots, spread group)
     for name, shots in plan.items():
-        by_shots.setdefault(shots, []).append(name)
-    loaded = {s: _load_tasks(manager, names) for s, names in by_shots.items()}
-    for part in loaded.values():  # before any generation, so a missing file costs seconds
-        check_sentence_splitter(part["tasks"], limit)
+        parts.setdefault((shots, name if name in SPREAD_GROUPS else None), []).append(name)
+    loaded = {key: _load_tasks(manager, names) for key, names in parts.items()}
+    limits = {
+        key: spread_limit(limit, len(part["tasks"])) if key[1] else limit
+        for key, part in loaded.items()
+    }
+    for key, part in loaded.items():  # before any generation, so a missing file costs seconds
+        check_sentence_splitter(part["tasks"], limits[key])
     merged: dict = {"records": []}
-    for shots, part in tqdm(loaded.items(), desc="shot groups", disable=len(loaded) == 1):
+    for key, part in tqdm(loaded.items(), desc="task groups", disable=len(loaded) == 1):
+        shots = key[0]
+        if cpu_auto:
+            lm.batch_size_per_gpu = _CPU_FEWSHOT_BATCH if shots else _CPU_BATCH
         out = simple_evaluate(
             model=lm,
             tasks=_top_level(part),
             num_fewshot=shots,
-            limit=limit,
+            limit=limits[key],
             log_samples=True,
             task_manager=manager,
             bootstrap_iters=bootstrap_iters,
@@ -211,8 +240,8 @@ def evaluate(
             apply_chat_template=apply_chat_template,
             fewshot_as_multiturn=apply_chat_template and bool(shots),
         )
-        for key in ("results", "configs", "versions", "n-shot", "n-samples", "group_subtasks"):
-            merged.setdefault(key, {}).update(out.get(key, {}))
+        for name in ("results", "configs", "versions", "n-shot", "n-samples", "group_subtasks"):
+            merged.setdefault(name, {}).update(out.get(name, {}))
         for task, items in out["samples"].items():
             merged["records"].extend({"task": task, **_jsonable(s)} for s in items)
     records = merged.pop("records")
