@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -175,3 +176,25 @@ def test_bench_measures_each_round_in_its_own_order_and_resumes(tmp_path, capsys
     pd.testing.assert_frame_equal(kept.reset_index(drop=True), timed[cols].reset_index(drop=True))
     skipped = json.loads((tmp_path / "more.json").read_text())["skipped_after_deadline"]
     assert sorted(s[4] for s in skipped) == [2] * 4
+
+
+def test_round_ratio_plot_draws_median_and_range():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from widthprune import plotting
+
+    frame = _rows(
+        {(8192, 1): [1.0, 1.0, 1.0], (4096, 1): [0.7, 0.9, 0.8], (7373, 1): [1.3, 1.1, 1.2]}
+    )
+    ratios = round_ratios(frame, "energy_per_token").assign(measure="energy, batch 1")
+    ax = plotting.plot_round_ratios(ratios)
+    markers = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata())]
+    assert len(markers) == 1 and list(markers[0].get_ydata()) == pytest.approx([0.8, 1.2])
+    bars = [ln.get_ydata() for ln in ax.lines if len(ln.get_ydata()) == 8]  # bar and two caps
+    spans = [v for b in bars for v in (np.nanmin(b), np.nanmax(b))]
+    assert spans == pytest.approx([0.7, 0.9, 1.1, 1.3])  # from the lowest to the highest round
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4096", "7373"]
+    plt.close("all")
