@@ -1,12 +1,24 @@
 """Time, memory and energy of Llama-3.2 shapes at the study's MLP widths and aligned neighbours.
 
 Random weights of the exact shapes (efficiency does not depend on weight values), bf16, greedy
-generation of exactly --new-tokens tokens after a --prompt-len prompt, on two paths (see
+generation of exactly --new-tokens tokens after a --prompt-len prompt, on three paths (see
 widthprune.efficiency). Writes a tidy CSV (rewritten atomically after every measurement, so a
 run that dies keeps what it measured) and a provenance JSON beside it.
 
+The whole set of measurements is repeated --rounds times, each round in its own random order
+(--seed), so no width owes its figure to its place in the run; the spread across rounds is
+printed at the end. A throw-away model of the first shape warms the process up first, and each
+measurement runs --warmup untimed requests of its batch and path before its timed ones.
+
     python benchmarks/bench_efficiency.py --out benchmarks/results/efficiency_h100.csv
-    python benchmarks/bench_efficiency.py --quick --out /tmp/eff.csv      # CPU smoke run
+    python benchmarks/bench_efficiency.py --quick --rounds 2 --out /tmp/eff.csv  # CPU, seconds
+
+The rounds of chapter 7 (1B shape, the study's widths and 7373's aligned neighbours, graph path
+at batch 1 and 8, three rounds; about 4 minutes on one H100, never past the 420 s deadline):
+
+    python benchmarks/bench_efficiency.py --shapes llama-3.2-1b --neighbours 7296 7424 \
+        --paths static_cudagraph --batches 1 8 --rounds 3 --deadline 420 \
+        --out benchmarks/results/efficiency_h100_rounds.csv
 """
 
 from __future__ import annotations
@@ -29,7 +41,13 @@ from tqdm.auto import tqdm
 import widthprune as wp
 from widthprune.efficiency.energy import EnergyMeter
 from widthprune.efficiency.roofline import aligned_neighbours, copy_bandwidth
-from widthprune.efficiency.timing import COLUMNS, BenchSettings, measure
+from widthprune.efficiency.rounds import (
+    measured_keys,
+    order_rounds,
+    plan_measurements,
+    summarise_rounds,
+)
+from widthprune.efficiency.timing import COLUMNS, PATHS, BenchSettings, load_measurements, measure
 
 STUDY_WIDTHS = [8192, 7373, 6554, 5735, 4916, 4096, 3277]  # 0..60 % of 8192, floor rule
 
@@ -45,87 +63,53 @@ def neighbour_widths(widths: list[int], multiple: int = 128) -> list[int]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ints, some_ints = {"nargs": "+", "type": int}, {"nargs": "+", "type": int, "default": None}
     p.add_argument("--shapes", nargs="+", default=["llama-3.2-1b", "llama-3.2-3b"])
-    p.add_argument(
-        "--widths",
-        nargs="+",
-        type=int,
-        default=STUDY_WIDTHS,
-        help="widths timed on every path (default: the study's)",
-    )
+    p.add_argument("--widths", **ints, default=STUDY_WIDTHS, help="timed on every path")
     p.add_argument(
         "--neighbours",
-        nargs="*",
-        type=int,
-        default=None,
-        help="widths timed on the fast path only (default: the 128-aligned "
-        "neighbours of the unaligned --widths)",
+        **{**some_ints, "nargs": "*"},
+        help="timed on the graph paths only (default: the 128-aligned neighbours of the "
+        "unaligned --widths)",
     )
-    p.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
-    p.add_argument(
-        "--plain-batches",
-        nargs="+",
-        type=int,
-        default=None,
-        help="batch sizes of the hf_generate path (default: --batches)",
-    )
-    p.add_argument(
-        "--compiled-batches",
-        nargs="+",
-        type=int,
-        default=None,
-        help="batch sizes of the compiled_cudagraph path (default: --batches)",
-    )
-    p.add_argument(
-        "--paths", nargs="+", default=["static_cudagraph", "compiled_cudagraph", "hf_generate"]
-    )
-    p.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        help="a CSV of an earlier run: its measurements are kept and not repeated",
-    )
+    p.add_argument("--batches", **ints, default=[1, 8, 32])
+    p.add_argument("--plain-batches", **some_ints, help="of hf_generate (default: --batches)")
+    p.add_argument("--compiled-batches", **some_ints, help="of compiled_cudagraph (the same)")
+    p.add_argument("--paths", nargs="+", default=list(PATHS[1:3] + PATHS[:1]), choices=PATHS[:3])
+    p.add_argument("--resume", type=Path, help="an earlier run's CSV: what it measured is kept")
     p.add_argument(
         "--redo",
         nargs="*",
         default=[],
         metavar="SHAPE:WIDTH:PATH",
-        help="measurements of the --resume CSV to drop and measure again",
+        help="measurements of the --resume CSV to drop and measure again (in every round)",
     )
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--min-runs", type=int, default=3, help="timed requests per measurement")
     p.add_argument("--plain-min-runs", type=int, default=2, help="the same for hf_generate")
+    p.add_argument("--warmup", type=int, default=2, help="untimed requests before each timing")
+    p.add_argument("--rounds", type=int, default=1, help="repetitions of the whole plan")
+    p.add_argument("--seed", type=int, default=0, help="seed of the order within each round")
     p.add_argument("--min-window", type=float, default=1.0, help="energy window, seconds")
     p.add_argument("--idle-seconds", type=float, default=3.0, help="idle power window")
-    p.add_argument(
-        "--deadline",
-        type=float,
-        default=float("inf"),
-        help="start no new measurement after this many seconds",
-    )
+    p.add_argument("--deadline", type=float, default=float("inf"), help="seconds; then no new one")
     p.add_argument("--git-commit", default="", help="recorded in the provenance")
     p.add_argument("--quick", action="store_true", help="tiny shape on the CPU, seconds")
     p.add_argument("--out", type=Path, required=True, help="CSV path; the JSON goes beside it")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.rounds < 1 or args.warmup < 0:
+        p.error(f"need --rounds >= 1 and --warmup >= 0, got {args.rounds} and {args.warmup}")
+    return args
 
 
 def tiny_shape(width: int):
     """A 2-layer miniature of the 1B shape for smoke runs."""
-    return replace(
-        wp.get_shape("llama-3.2-1b"),
-        name="tiny",
-        hidden_size=64,
-        intermediate_size=width,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        vocab_size=256,
-        rope_scaling=None,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
+    heads = {"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16}
+    tokens = {"vocab_size": 256, "rope_scaling": None, "bos_token_id": 1, "eos_token_id": 2}
+    base = wp.get_shape("llama-3.2-1b")
+    sizes = {"hidden_size": 64, "intermediate_size": width, "num_hidden_layers": 2}
+    return replace(base, name="tiny", **sizes, **heads, **tokens)
 
 
 def build(shape: str, width: int, device: torch.device, quick: bool):
@@ -139,21 +123,12 @@ def build(shape: str, width: int, device: torch.device, quick: bool):
 
 def device_rows(device: str, gb_s: float, idle_w: float, reason: str) -> pd.DataFrame:
     """The run's copy bandwidth and idle power, as rows of the results table."""
-    base = {"device": device, "path": "", "reason": ""}
-    return pd.DataFrame(
-        [
-            {**base, "metric": "copy_bandwidth", "value": gb_s, "unit": "GB/s", "n": 20},
-            {
-                **base,
-                "metric": "idle_power",
-                "value": idle_w,
-                "unit": "W",
-                "n": 1,
-                "reason": reason,
-            },
-        ],
-        columns=COLUMNS,
-    )
+    base = {"device": device, "path": "", "n": 1, "reason": ""}
+    rows = [
+        {**base, "metric": "copy_bandwidth", "value": gb_s, "unit": "GB/s", "n": 20},
+        {**base, "metric": "idle_power", "value": idle_w, "unit": "W", "reason": reason},
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def write_provenance(provenance: dict, csv_path: Path) -> None:
@@ -170,6 +145,32 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def warm_up(plan, settings: BenchSettings, meter: EnergyMeter, args, device) -> float:
+    """Measure a throw-away model of the first planned shape once per planned batch and path.
+
+    The first measurements of a process run slowest (kernels load, libraries pick algorithms,
+    torch.compile compiles); this takes that cost before anything is timed. Returns seconds.
+    """
+    start, shape = time.perf_counter(), plan[0][1][0]
+    model = build(shape, max(args.widths), device, args.quick)
+    brief = replace(settings, min_runs=1, min_window_s=0.0, warmup=1)
+    for batch, path in dict.fromkeys((b, p) for _, (_, _, b, p) in plan):
+        measure(model, shape=shape, batch=batch, path=path, settings=brief, meter=meter)
+    del model
+    gc.collect()
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+    return time.perf_counter() - start
+
+
+def print_spread(frame: pd.DataFrame) -> None:
+    """Median and range across rounds of TPOT (ms) and energy per token (J/token)."""
+    spread = summarise_rounds(frame).drop(columns=["q1", "q3"])
+    if not spread.empty:
+        print(
+            "spread across rounds:\n" + spread.to_string(index=False, float_format="{:.4g}".format)
+        )
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -180,7 +181,9 @@ def main(argv=None) -> None:
         args.batches, args.prompt_len, args.new_tokens = [1, 2], 32, 8
         args.min_window, args.idle_seconds, args.min_runs = 0.05, 0.1, 2
     neighbours = neighbour_widths(args.widths) if args.neighbours is None else args.neighbours
-    settings = BenchSettings(args.prompt_len, args.new_tokens, args.min_runs, args.min_window)
+    settings = BenchSettings(
+        args.prompt_len, args.new_tokens, args.min_runs, args.min_window, warmup=args.warmup
+    )
     plain_settings = replace(settings, min_runs=args.plain_min_runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -195,36 +198,19 @@ def main(argv=None) -> None:
     )
     frames, done = [], set()
     if args.resume:  # keep the earlier successes; failed measurements are tried again
-        old = pd.read_csv(args.resume, keep_default_na=False, na_values=[""])
+        old = load_measurements(args.resume)
+        redo = [(sh, int(w), p) for sh, w, p in (r.split(":") for r in args.redo)]
+        done = measured_keys(old, redo)
         group = old["path"].replace({"static_eager": "static_cudagraph"})
-        ok = old[(old["metric"] == "tpot") & old["value"].notna() & (old["path"] == group)]
-        redo = {(sh, int(w), p) for sh, w, p in (r.split(":") for r in args.redo)}
-        done = {
-            (r.shape, int(r.width), int(r.batch), r.path)
-            for r in ok.itertuples()
-            if (r.shape, int(r.width), r.path) not in redo
-        }
-        keys = zip(old["shape"], old["width"], old["batch"], group, strict=True)
-        keep = [s_ != s_ or (s_, int(w), int(b), p) in done for s_, w, b, p in keys]
+        keys = zip(old["shape"], old["width"], old["batch"], group, old["round"], strict=True)
+        keep = [pd.isna(w) or (s_, int(w), int(b), p, int(r)) in done for s_, w, b, p, r in keys]
         frames.append(old[keep])
     frames.append(device_rows(dev_name, gb_s, idle_w, meter.reason))
-    batches_of = {
-        "static_cudagraph": args.batches,
-        "compiled_cudagraph": args.batches
-        if args.compiled_batches is None
-        else args.compiled_batches,
-        "hf_generate": args.batches if args.plain_batches is None else args.plain_batches,
-    }
-    plan = []  # study widths on every path first, then the neighbours on the graph paths
-    for shape in args.shapes:
-        for width in dict.fromkeys(args.widths + neighbours):
-            for batch in args.batches:
-                for path in args.paths:
-                    wanted = batch in batches_of[path] and (
-                        path != "hf_generate" or width in args.widths
-                    )
-                    if wanted and (shape, width, batch, path) not in done:
-                        plan.append((shape, width, batch, path))
+    batches_of = {"static_cudagraph": args.batches}
+    batches_of["compiled_cudagraph"] = args.compiled_batches or args.batches
+    batches_of["hf_generate"] = args.plain_batches or args.batches
+    items = plan_measurements(args.shapes, args.widths, neighbours, batches_of, args.paths)
+    plan = [(r, m) for r, m in order_rounds(items, args.rounds, args.seed) if (*m, r) not in done]
     previous = None
     if args.resume and args.resume.with_suffix(".json").exists():
         previous = json.loads(args.resume.with_suffix(".json").read_text())
@@ -248,17 +234,23 @@ def main(argv=None) -> None:
         "neighbours": neighbours,
         "batches": args.batches,
         "batches_by_path": batches_of,
+        "rounds": args.rounds,
+        "seed": args.seed,  # each round's order: widthprune.efficiency.rounds.order_rounds
         "resumed_from": str(args.resume) if args.resume else None,
         "previous_run": previous,
         "finished": False,  # True once every planned measurement ran or was skipped
+        "warm_up_seconds": None,
         "skipped_after_deadline": [],
         "seconds": None,
     }
     write_provenance(provenance, args.out)
+    if plan:
+        provenance["warm_up_seconds"] = round(warm_up(plan, settings, meter, args, device), 1)
+        print(f"process warm-up: {provenance['warm_up_seconds']} s", flush=True)
     skipped, model, built = [], None, None
-    for shape, width, batch, path in tqdm(plan, desc="measurements"):
+    for r, (shape, width, batch, path) in tqdm(plan, desc="measurements"):
         if time.perf_counter() - start > args.deadline:
-            skipped.append([shape, width, batch, path])
+            skipped.append([shape, width, batch, path, r])
             continue
         if built != (shape, width):
             model = None
@@ -267,23 +259,32 @@ def main(argv=None) -> None:
             model, built = build(shape, width, device, args.quick), (shape, width)
         s = plain_settings if path == "hf_generate" else settings
         frame = measure(
-            model, shape=shape, batch=batch, path=path, settings=s, meter=meter, idle_watts=idle_w
+            model,
+            shape=shape,
+            batch=batch,
+            path=path,
+            settings=s,
+            meter=meter,
+            idle_watts=idle_w,
+            round_index=r,
         )
         frames.append(frame)
         write_atomic(pd.concat(frames, ignore_index=True), args.out)
         for name, g in frame.groupby("path", sort=False):
             v = g.set_index("metric")["value"]
             tqdm.write(
-                f"{shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
+                f"round {r} {shape} w={width} b={batch} {name}: ttft {v['ttft']:.2f} ms, "
                 f"tpot {v['tpot']:.3f} ms, {v['energy_per_token']:.4f} J/token "
                 f"[{time.perf_counter() - start:.0f} s]"
             )
-    write_atomic(pd.concat(frames, ignore_index=True), args.out)
+    results = pd.concat(frames, ignore_index=True)
+    write_atomic(results, args.out)
     provenance.update(finished=True, skipped_after_deadline=skipped)
     provenance["seconds"] = round(time.perf_counter() - start, 1)
     write_provenance(provenance, args.out)
+    print_spread(results)
     print(
-        f"wrote {args.out} ({sum(len(f) for f in frames)} rows) in {provenance['seconds']} s; "
+        f"wrote {args.out} ({len(results)} rows) in {provenance['seconds']} s; "
         f"{len(skipped)} measurements skipped after the deadline",
         flush=True,
     )

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from conftest import make_tiny_llama, make_tiny_tokenizer
 
@@ -222,8 +223,45 @@ def test_efficiency_chapter_runs_from_the_committed_measurements(tmp_path):
     out = run_notebook(
         ROOT / "notebooks" / "07_efficiency.ipynb",
         tmp_path / "07.ipynb",
-        {"efficiency_csv": str(csv)},
+        {"efficiency_csv": str(csv), "rounds_csv": str(tmp_path / "absent.csv")},
         cwd=ROOT,
     )
     names = glued(nbformat.read(out, as_version=4))
     assert "H100" in names["device"]["text/plain"]
+    # without rounds the verdicts fall back to the one pass, and say so
+    assert "absent" in names["rounds_source"]["text/markdown"]
+    assert (
+        names["n_rounds"]["text/plain"] == "1" and names["rounds_chance_inv"]["text/plain"] == "2.0"
+    )
+
+
+def test_efficiency_chapter_judges_widths_by_their_rounds(tmp_path):
+    from widthprune.efficiency.rounds import compare_rounds
+    from widthprune.efficiency.timing import load_measurements
+
+    csv = ROOT / "benchmarks" / "results" / "efficiency_h100.csv"
+    one = load_measurements(csv).query(
+        "shape == 'llama-3.2-1b' and path == 'static_cudagraph' and batch in [1, 8]"
+    )
+    # three rounds, each 1 % above the one before: per-round ratios equal the one pass's, and a
+    # width is told apart from the unpruned one only if it differs by more than 2 %
+    rounds = pd.concat([one.assign(value=one["value"] * (1 + 0.01 * r), round=r) for r in range(3)])
+    rounds.to_csv(tmp_path / "rounds.csv", index=False)
+    out = run_notebook(
+        ROOT / "notebooks" / "07_efficiency.ipynb",
+        tmp_path / "07.ipynb",
+        {"efficiency_csv": str(csv), "rounds_csv": str(tmp_path / "rounds.csv")},
+        cwd=ROOT,
+    )
+    names = glued(nbformat.read(out, as_version=4))
+    assert "3 rounds" in names["rounds_source"]["text/markdown"]
+    assert names["rounds_chance_inv"]["text/plain"] == "20.0"
+    e = one.query("metric == 'energy_per_token'").set_index(["batch", "width"])["value"]
+    by_hand = e.loc[(1, 7373)] / e.loc[(1, 8192)]
+    for key in ("first_a_median", "first_a_min", "first_a_max"):
+        assert float(names[key]["text/plain"]) == pytest.approx(by_hand)
+    cmp = compare_rounds(rounds, "energy_per_token").query("batch == 8")
+    saved = cmp.query("verdict == 'lower'")["width"].tolist()
+    assert names["lower_b"]["text/markdown"] == (", ".join(map(str, saved)) or "none")
+    costs = sorted(w for w, v in e.loc[8].items() if v / e.loc[(8, 8192)] > 1.02)
+    assert names["higher_b"]["text/markdown"] == ", ".join(map(str, costs))

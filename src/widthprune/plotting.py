@@ -558,3 +558,24 @@ def plot_energy_comparison(data, *, x="pruning_pct", y="relative", hue="source",
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set(xlabel="neurons pruned (%)", ylabel="energy per token / unpruned")
     return _legend_outside(ax)
+
+
+def plot_round_ratios(data, *, x="width", y="ratio", hue="measure", ax=None):
+    """Each width relative to the unpruned one, median and full range across rounds.
+
+    Args:
+        data: rows of :func:`widthprune.efficiency.rounds.round_ratios` (one per round), with a
+            ``measure`` column naming the metric and batch of each row.
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    dodge = 0.45 if data[hue].nunique() > 1 else False  # seaborn divides by levels - 1
+    sns.pointplot(
+        data=data, x=x, y=y, hue=hue, estimator="median", errorbar=("pi", 100),
+        dodge=dodge, linestyle="none", capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax,
+    )  # fmt: skip
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set(xlabel="MLP width (intermediate_size)", ylabel="relative to the unpruned width")
+    ax.tick_params(axis="x", labelrotation=45)
+    return _legend_outside(ax)

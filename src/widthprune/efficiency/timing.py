@@ -52,6 +52,7 @@ COLUMNS = [
     "prompt_len",  # prompt tokens per sequence
     "new_tokens",  # generated tokens per sequence
     "path",  # generation path, see PATHS
+    "round",  # repetition of the whole set of measurements (0 in files written before rounds)
     "metric",  # ttft, tpot, request_time, throughput, peak_memory, energy_per_token, ...
     "value",  # median (energy: the window's figure); NaN when unavailable
     "unit",  # ms, tok/s, GiB, J/token, W
@@ -71,7 +72,7 @@ class BenchSettings:
     new_tokens: int = 128  # tokens generated per sequence, EOS ignored
     min_runs: int = 3  # timed requests per measurement, at least
     min_window_s: float = 1.0  # the energy window holds whole requests and lasts at least this
-    warmup: int = 1  # untimed requests first
+    warmup: int = 1  # untimed requests of the same batch and path first, never counted in n
     seed: int = 0  # seed of the prompt ids
 
     def __post_init__(self):
@@ -80,8 +81,8 @@ class BenchSettings:
                 f"Need prompt_len >= 1 and new_tokens >= 2 (TPOT needs two tokens), "
                 f"got {self.prompt_len} and {self.new_tokens}."
             )
-        if self.min_runs < 1:
-            raise ValueError(f"min_runs must be >= 1, got {self.min_runs}")
+        if self.min_runs < 1 or self.warmup < 0:
+            raise ValueError(f"Need min_runs >= 1 and warmup >= 0, got {self}")
 
 
 def _sync(device: torch.device) -> None:
@@ -151,6 +152,7 @@ def measure(
     settings: BenchSettings,
     meter: EnergyMeter,
     idle_watts: float = float("nan"),
+    round_index: int = 0,
 ) -> pd.DataFrame:
     """Time (and meter) greedy fixed-length requests of one model, batch size and path.
 
@@ -163,6 +165,7 @@ def measure(
         settings: prompt length, output length, repeats, energy window.
         meter: the NVML energy meter (``available=False`` gives NaN energy with its reason).
         idle_watts: idle power subtracted in ``energy_per_token_net``.
+        round_index: written to the ``round`` column (see :mod:`widthprune.efficiency.rounds`).
 
     Returns:
         Tidy rows of :data:`COLUMNS`: ttft, tpot, request_time (ms), throughput (tok/s),
@@ -192,27 +195,16 @@ def measure(
     rows: list[dict] = []
 
     def add(path_, metric, unit, value, q1=float("nan"), q3=float("nan"), n=1, reason=""):
-        rows.append(
-            {
-                **base,
-                "path": path_,
-                "metric": metric,
-                "value": value,
-                "unit": unit,
-                "q1": q1,
-                "q3": q3,
-                "n": n,
-                "reason": reason,
-            }
-        )
+        row = {"path": path_, "round": round_index, "metric": metric, "value": value}
+        rows.append({**base, **row, "unit": unit, "q1": q1, "q3": q3, "n": n, "reason": reason})
 
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         held = torch.cuda.memory_allocated(device)  # the weights, and anything left over
     if path == "hf_generate":
-        for _ in range(settings.warmup):
-            generate_plain(model, ids, 4)
+        for _ in range(settings.warmup):  # the whole request: the cache grows to its full size
+            generate_plain(model, ids, n_new)
         first = [
             _timed(device, lambda: generate_plain(model, ids, 1))[0]
             for _ in range(settings.min_runs)
@@ -284,14 +276,17 @@ def load_measurements(path) -> pd.DataFrame:
     """Read a results CSV written by ``benchmarks/bench_efficiency.py``.
 
     Integer columns come back as integers (nullable: the run-level rows, copy bandwidth and
-    idle power, have no shape, width or batch) and an empty reason as "".
+    idle power, have no shape, width or batch) and an empty reason as "". A file written before
+    rounds existed reads as round 0.
 
     Raises:
         ValueError: the file lacks columns of :data:`COLUMNS`; the message names them.
     """
-    frame = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in frame]
+    frame = pd.read_csv(path, dtype={"path": object, "reason": object})  # all empty: still text
+    missing = [c for c in COLUMNS if c not in frame and c != "round"]
     if missing:
         raise ValueError(f"{path} is not an efficiency results file: missing columns {missing}.")
-    ints = {c: "Int64" for c in ("width", "batch", "prompt_len", "new_tokens", "n")}
+    if "round" not in frame:  # written before rounds: every measurement is the first round
+        frame.insert(COLUMNS.index("round"), "round", frame["width"].where(frame.width.isna(), 0))
+    ints = {c: "Int64" for c in ("width", "batch", "prompt_len", "new_tokens", "round", "n")}
     return frame.astype(ints).fillna({"reason": "", "path": ""})
