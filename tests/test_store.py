@@ -313,3 +313,32 @@ def test_cli_evaluate_stores_and_reuses(model_dir, tasks_dir, tmp_path, capsys):
     assert capsys.readouterr().out == first.out
     assert main(["evaluate", str(model_dir), "--pct", "40", "--root", str(tmp_path)]) == 2
     assert "criterion" in capsys.readouterr().err
+
+
+def test_a_recorded_run_reads_back_as_the_stored_run(stored, tmp_path):
+    from widthprune.analysis.claims import load_toy
+    from widthprune.analysis.recorded import export_run, recorded_provenance, recorded_run
+
+    out = export_run("r", stored, tmp_path / "rec", provenance={"command": "sweep", "device": "x"})
+    results, samples = recorded_run(out)
+    live_results, live_samples = load_toy("r", stored)
+    order = ["config", "task", "metric", "filter", "criterion"]
+
+    def plain(frame):  # a column that is all None reads back from CSV as NaN
+        frame = frame.sort_values(order, ignore_index=True).astype(object)
+        return frame.where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(results), plain(live_results), check_dtype=False)
+    keys = ["config", "task", "doc_id", "metric"]
+    pd.testing.assert_frame_equal(
+        samples.sort_values(keys, ignore_index=True),
+        live_samples.sort_values(keys, ignore_index=True),
+        check_dtype=False,
+    )
+    record = recorded_provenance(out)
+    assert record["device"] == "x" and record["run"] == "r"
+    assert set(record["configurations"]) == set(results["config"])
+    with pytest.raises(FileNotFoundError, match="no recorded run"):
+        recorded_run(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="No run .absent."):
+        export_run("absent", stored, tmp_path / "x", provenance={})

@@ -26,6 +26,7 @@ __all__ = [
     "correlation_robustness",
     "dichotomy",
     "load_toy",
+    "pair_run",
     "pair_scores",
     "toy_paired",
     "toy_status",
@@ -244,18 +245,13 @@ def toy_paired(
 def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """A sweep's results and per-item samples in the form the analysis takes, or None.
 
-    The unpruned configuration is shared by every criterion of a sweep, so its rows are repeated
-    once per criterion (with ``pruning_pct`` 0); ``pruning_pct`` is the share of MLP neurons
-    removed, also for sweeps given as expansion ratios. A metric computed under an lm-eval
-    filter other than "none" is named ``metric,filter`` in the samples.
-
     Args:
         run: name of the run folder under ``root``.
         root: the results store.
 
     Returns:
-        (results, samples): long results with a ``config`` column (the configuration id), and
-        per-item samples (config, task, doc_id, metric, value).
+        :func:`pair_run` of the run's stored results and samples; None where the store holds
+        no complete configuration of ``run``.
     """
     from ..store import load_results, load_samples
 
@@ -264,11 +260,31 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
     results = load_results(run, root)
     if results.empty:
         return None
+    return pair_run(results, load_samples(run, root), f"run {run!r}")
+
+
+def pair_run(
+    results: pd.DataFrame, samples: pd.DataFrame, run: str = "the run"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A sweep's results and samples (as the store loads them) in the form the analysis takes.
+
+    The unpruned configuration is shared by every criterion of a sweep, so its rows are repeated
+    once per criterion (with ``pruning_pct`` 0); ``pruning_pct`` is the share of MLP neurons
+    removed, also for sweeps given as expansion ratios. A metric computed under an lm-eval
+    filter other than "none" is named ``metric,filter`` in the samples.
+
+    Returns:
+        (results, samples): long results with a ``config`` column (the configuration id), and
+        per-item samples (config, task, doc_id, metric, value).
+
+    Raises:
+        ValueError: configurations that cannot be compared, or no unpruned configuration.
+    """
     check_comparable(results)
     results = results.rename(columns={"config_id": "config"})
     base = results[results["criterion"].isna()]
     if base.empty:
-        raise ValueError(f"run {run!r} holds no unpruned configuration to compare with")
+        raise ValueError(f"{run} holds no unpruned configuration to compare with")
     full_width = {m: w for m, w in zip(base["model"], base["final_width"], strict=True)}
     results["pruning_pct"] = 100 * (1 - results["final_width"] / results["model"].map(full_width))
     criteria = [c for c in results["criterion"].dropna().unique()]
@@ -277,9 +293,13 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
         + [base.assign(criterion=c, pruning_pct=0.0) for c in criteria or [None]],
         ignore_index=True,
     )
-    samples = load_samples(run, root).rename(columns={"config_id": "config"})
-    named = samples["filter"].fillna("none") != "none"
-    samples.loc[named, "metric"] = samples.loc[named, "metric"] + "," + samples.loc[named, "filter"]
+    samples = samples.rename(columns={"config_id": "config"})
+    if "filter" in samples:
+        named = samples["filter"].fillna("none") != "none"
+        samples = samples.copy()
+        samples.loc[named, "metric"] = (
+            samples.loc[named, "metric"] + "," + samples.loc[named, "filter"]
+        )
     return results, samples[["config", "task", "doc_id", "metric", "value"]]
 
 
