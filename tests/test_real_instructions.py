@@ -249,6 +249,30 @@ def test_ifbench_checkers_on_real_strings():
     assert ifb.process_results(item, [starred])["prompt_level_loose_acc"] is True
 
 
+def test_a_checker_that_raises_counts_as_not_followed():
+    items = ifb.load_items()
+    quote = next(i for i in items if i["instruction_id_list"] == ["format:quote_unquote"])
+    with pytest.raises(IndexError):  # IFBench's own checker, on a response of digits alone
+        ifb._lib.test_instruction_following_strict(
+            ifb._lib.InputExample(
+                key=quote["key"],
+                instruction_id_list=["format:quote_unquote"],
+                prompt=quote["prompt"],
+                kwargs=[{}],
+            ),
+            {quote["prompt"]: "12345."},
+        )
+    scores = ifb.process_results(quote, ["12345."])
+    assert scores["inst_level_strict_acc"] == [False] and scores["prompt_level_loose_acc"] is False
+    assert ifb.process_results(quote, ['He said "yes" and left.'])["prompt_level_strict_acc"]
+    two = next(i for i in items if len(i["instruction_id_list"]) == 2)
+    both = {**two, "instruction_id_list": [two["instruction_id_list"][0], "format:quote_unquote"]}
+    kwargs = json.loads(two["kwargs"])[:1] + [{}]
+    both["kwargs"] = json.dumps(kwargs)
+    scores = ifb.process_results(both, ["12345."])  # the other instruction is still checked
+    assert len(scores["inst_level_strict_acc"]) == 2 and scores["inst_level_strict_acc"][1] is False
+
+
 # --- evaluation through lm-eval, offline ------------------------------------------------------
 
 
