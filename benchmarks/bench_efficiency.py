@@ -18,7 +18,7 @@ at batch 1 and 8, three rounds; about 4 minutes on one H100, never past the 420 
 
     python benchmarks/bench_efficiency.py --shapes llama-3.2-1b --neighbours 7296 7424 \
         --paths static_cudagraph --batches 1 8 --rounds 3 --deadline 420 \
-        --out benchmarks/results/efficiency_h100_rounds.csv
+        --out benchmarks/results/efficiency_h200_rounds.csv
 """
 
 from __future__ import annotations
