@@ -27,6 +27,15 @@ CALIBRATION ?=
 BATCH ?=
 EXECUTOR ?=
 JOB_ARGS ?=
+# The book's own sweep of the real small model (chapter 8), sized for two CPU cores; the
+# full suite at the study's percentages is `make sweep MODEL=smollm2-135m-instruct TASKS=real`.
+REAL_MODEL ?= smollm2-135m-instruct
+REAL_TASKS ?= real-laptop
+REAL_RUN ?= smollm2-sweep
+REAL_PCTS ?= 0 40
+REAL_LIMIT ?= 16
+REAL_ARGS := --models $(REAL_MODEL) --criteria $(CRITERIA) --pcts $(REAL_PCTS) \
+	--tasks $(REAL_TASKS) --limit $(REAL_LIMIT) --run $(REAL_RUN)
 SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))
 SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
 	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),) $(if $(DEVICE),--device $(DEVICE),) \
@@ -99,8 +108,10 @@ book: setup
 	: > _build/stages.txt; \
 	stage $(WP) chapters 01_anatomy 02_scoring 03_pruning; \
 	stage $(WP) sweep $(SWEEP_ARGS); \
-	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency \
-		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"'; \
+	stage $(WP) sweep $(REAL_ARGS); \
+	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model \
+		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"' \
+		-p 08_real_model:run='"$(REAL_RUN)"'; \
 	stage $(VENV)/bin/jupyter-book build . -W --keep-going; \
 	$(if $(BROWSER),stage $(WP) check-book _build/html --screenshots _build/screenshots, \
 		echo "skipped  $(WP) check-book (no Chromium)" >> _build/stages.txt); \

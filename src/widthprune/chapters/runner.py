@@ -31,6 +31,7 @@ CHAPTERS: tuple[str, ...] = (
     "05_capabilities",
     "06_correlation",
     "07_efficiency",
+    "08_real_model",
 )
 EVALUATION_CHAPTER = "04_evaluate"
 

@@ -109,6 +109,10 @@ CATALOGUE: dict[str, TaskInfo] = {
     # -- instruction following on real prompts (tasks/real), generation: chance 0 --
     # IFEval's instructions, wording and checkers on real questions (ARC-Easy, SciQ, TriviaQA)
     "real_instructions": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFEval on questions"),
+    # the same with answers cut at 128 tokens, for a CPU (the book's own SmolLM2 sweep)
+    "real_instructions_brief": TaskInfo(
+        "instruction", _IFEVAL_METRICS, 0.0, "IFEval on questions, brief answers"
+    ),
     # IFBench's prompts and checkers, split by whether a checker needs NLTK data
     "real_ifbench": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench"),
     "real_ifbench_nltk": TaskInfo("instruction", _IFEVAL_METRICS, 0.0, "IFBench (NLTK)"),
@@ -154,6 +158,15 @@ PRESETS: dict[str, dict[str, int | None]] = {
         "real_ifbench": 0,  # real_ifbench_nltk needs NLTK data: ask for it by name
         # -- end of instruction following on real prompts --
     },
+}
+_LONG = ("local_mmlu", "real_ifbench", "real_instructions")
+# The real preset cut to what two CPU cores evaluate in a minute or two a configuration at a
+# few items a task (the book's own SmolLM2 sweep): MMLU (57 subjects to load, at chance on a
+# small model) and IFBench (answers of up to 1,280 tokens) are left to the full preset, and the
+# instruction prompts are answered in at most 128 tokens.
+PRESETS["real-laptop"] = {
+    **{t: s for t, s in PRESETS["real"].items() if t not in _LONG},
+    "real_instructions_brief": 0,
 }
 # 8 of the study's 13 tasks on locally installed items, with the study's shots.
 _LOCAL = ("boolq", "lambada_openai", "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa")

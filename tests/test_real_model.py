@@ -1,0 +1,92 @@
+"""The real-model analysis on the recorded SmolLM2 run: scores, paired changes, the verdict."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from widthprune.analysis import real_model as rm
+from widthprune.analysis.recorded import recorded_provenance, recorded_run, recorded_runs
+
+
+@pytest.fixture(scope="module")
+def run():
+    results, samples = recorded_run("smollm2-gpu")
+    return results, samples, rm.unpruned_scores(results)
+
+
+@pytest.fixture(scope="module")
+def changes(run):
+    results, samples, _ = run
+    return rm.paired_changes(results, samples, n_resamples=200)
+
+
+def test_the_recorded_run_and_its_provenance():
+    assert "smollm2-gpu" in recorded_runs()
+    record = recorded_provenance("smollm2-gpu")
+    assert "--limit 1000" in record["command"] and record["commit"]
+    assert all("H200" in d for d in record["device"])
+
+
+def test_unpruned_scores_are_the_baselines_with_normal_intervals(run):
+    results, _, scores = run
+    base = results[(results.pruning_pct == 0) & (results["filter"] == "none")]
+    arc = base[(base.task == "local_arc_easy") & (base.metric == "acc")].iloc[0]
+    row = scores.set_index("task").loc["local_arc_easy"]
+    assert row.value == arc.value and row.n == arc.n == 1000
+    assert row.ci_high - row.value == pytest.approx(1.96 * arc.stderr)
+    standing = scores.set_index("task")["standing"]
+    assert standing["local_mmlu"] == "at chance" and standing["real_sciq"] == "above chance"
+    assert standing["real_perplexity"] == "no chance level"
+
+
+def test_mmlu_subjects_are_pooled_into_one_task(run):
+    results, samples, _ = run
+    items = rm.headline_samples(samples, results.task.unique())
+    mmlu = items[items.task == "local_mmlu"]
+    assert mmlu.groupby("config").size().tolist() == [1026, 1026]
+    assert not items.task.str.startswith("local_mmlu_").any()
+    assert mmlu.doc_id.str.contains("/").all()
+
+
+def test_a_paired_change_is_the_mean_of_the_item_differences(run, changes):
+    _, samples, _ = run
+    arc = samples[(samples.task == "local_arc_easy") & (samples.metric == "acc")]
+    wide = arc.pivot_table(index="doc_id", columns="config", values="value")
+    row = changes[changes.task == "local_arc_easy"].iloc[0]
+    assert row.estimate == pytest.approx((wide[row.config] - wide[row.baseline]).mean())
+    assert row.n == 1000 and row.change == "falls"
+    assert "real_perplexity" not in set(changes.task)
+
+
+def test_the_verdict_at_40_percent(run, changes):
+    verdict = rm.pattern_at(changes, run[2]).iloc[0]
+    assert verdict.knowledge_tasks == 6 and verdict.knowledge_fall == 6
+    assert verdict.instruction == "holds" and verdict.verdict == "the study's pattern"
+    assert verdict.instruction_base == pytest.approx(49 / 528)
+
+
+def _row(estimate, low, high, reject):
+    return pd.Series({"estimate": estimate, "ci_low": low, "ci_high": high, "reject": reject})
+
+
+def test_classify_change():
+    assert rm.classify_change(_row(-0.2, -0.25, -0.15, True)) == "falls"
+    assert rm.classify_change(_row(0.1, 0.05, 0.15, True)) == "rises"
+    assert rm.classify_change(_row(0.0, -0.03, 0.04, False)) == "holds"
+    assert rm.classify_change(_row(0.0, -0.08, 0.04, False)) == "undetermined"
+    assert rm.classify_change(_row(0.0, -0.08, 0.04, False), margin=0.1) == "holds"
+
+
+def test_the_rule_can_fail(run, changes):
+    scores = run[2]
+    falls = changes.copy()
+    inst = falls.task == "real_instructions"
+    falls.loc[inst, "change"] = "falls"
+    falls.loc[falls.task == "real_sciq", "change"] = "undetermined"
+    assert rm.pattern_at(falls, scores).verdict.iloc[0] == "the reverse of the study's pattern"
+    unsure = changes.copy()
+    unsure.loc[unsure.task == "real_instructions", "change"] = "undetermined"
+    assert rm.pattern_at(unsure, scores).verdict.iloc[0] == "neither pattern"
+    with pytest.raises(ValueError, match="no paired comparison"):
+        rm.pattern_at(changes, scores, instruction="absent")
