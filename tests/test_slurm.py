@@ -6,6 +6,7 @@ The cluster is Debian's slurm-wlm and munge, started for this module (tests/clus
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
@@ -13,8 +14,14 @@ import pytest
 from clusterkit import lock_held, record, slurm_cluster, states, sweep_args, wait_for, workdir
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
+    # a terminated test run still stops the daemons it started (pytest tears down on ^C)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with slurm_cluster(tmp_path_factory.mktemp("slurm")) as env:
             yield env
@@ -22,6 +29,8 @@ def slurm(tmp_path_factory):
         if os.environ.get("CI"):  # .ci/run installs Slurm: its absence there is a failure
             pytest.fail(f"Slurm test cluster: {err}")
         pytest.skip(f"no Slurm test cluster: {err}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_slurm_sweep_cancelled_job_is_resubmitted_alone(slurm, tmp_path):
