@@ -226,3 +226,16 @@ def test_a_limit_is_spread_over_mmlus_subjects():
     spread = wp.EvalConfig(model="toy", tasks="real", limit=1000).identity()["config"]
     plain = wp.EvalConfig(model="toy", tasks="toy", limit=1000).identity()["config"]
     assert "limit_rule" in spread and "limit_rule" not in plain
+
+
+def test_task_names_joined_by_commas_are_split_as_the_cli_documents():
+    from widthprune.evaluation.catalogue import preset_tasks
+    from widthprune.sweep import SweepConfig
+
+    assert preset_tasks("real_sciq, real_instructions_brief") == [
+        "real_sciq",
+        "real_instructions_brief",
+    ]
+    assert preset_tasks("real-laptop")[-1] == "real_instructions_brief"
+    config = SweepConfig(criteria=("ppm",), pcts=(0,), tasks="real_sciq,local_piqa", limit=1)
+    config.validate(check_device=False)  # raised "Unknown task(s) ['real_sciq,local_piqa']"

@@ -184,9 +184,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 
 def preset_tasks(tasks: str | Sequence[str]) -> list[str]:
-    """Task (or group) names of a preset, a single name or a list of names."""
+    """Task (or group) names of a preset, a name, names joined by commas, or a list of names."""
     if isinstance(tasks, str):
-        return list(PRESETS[tasks]) if tasks in PRESETS else [tasks]
+        if tasks in PRESETS:
+            return list(PRESETS[tasks])
+        return [t.strip() for t in tasks.split(",") if t.strip()]
     return [str(t) for t in tasks]
 
 
