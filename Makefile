@@ -33,7 +33,7 @@ REAL_MODEL ?= smollm2-135m-instruct
 REAL_TASKS ?= real-laptop
 REAL_RUN ?= smollm2-sweep
 REAL_PCTS ?= 0 40
-REAL_LIMIT ?= 16
+REAL_LIMIT ?= 8
 REAL_ARGS := --models $(REAL_MODEL) --criteria $(CRITERIA) --pcts $(REAL_PCTS) \
 	--tasks $(REAL_TASKS) --limit $(REAL_LIMIT) --run $(REAL_RUN)
 SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))

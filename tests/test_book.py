@@ -265,3 +265,34 @@ def test_efficiency_chapter_judges_widths_by_their_rounds(tmp_path):
     assert names["lower_b"]["text/markdown"] == (", ".join(map(str, saved)) or "none")
     costs = sorted(w for w, v in e.loc[8].items() if v / e.loc[(8, 8192)] > 1.02)
     assert names["higher_b"]["text/markdown"] == ", ".join(map(str, costs))
+
+
+def test_real_model_chapter_reads_a_smollm2_sweep_and_the_recorded_run(tmp_path):
+    """A two-point sweep of SmolLM2 on a few real items, then chapter 8 on it, as `make book`."""
+    config = SweepConfig(
+        models=("smollm2-135m-instruct",),
+        criteria=("ppm",),
+        pcts=(0, 40),
+        tasks=("real_sciq", "real_instructions_brief"),
+        limit=2,
+        run="s",
+    )
+    outcomes = run_sweep(
+        config,
+        notebooks=ROOT / "notebooks",
+        out_dir=tmp_path / "gen",
+        results_dir=tmp_path / "results",
+        cwd=tmp_path,
+    )
+    assert [o.status for o in outcomes] == ["done", "done"]
+    out = run_notebook(
+        ROOT / "notebooks" / "08_real_model.ipynb",
+        tmp_path / "08.ipynb",
+        {"run": "s", "results_dir": str(tmp_path / "results"), "n_resamples": 200},
+        cwd=tmp_path,
+    )
+    names = glued(nbformat.read(out, as_version=4))
+    assert "evaluated 2 configurations with up to 2 items" in names["live_status"]["text/markdown"]
+    assert names["v_verdict"]["text/markdown"] == "**the study's pattern**"
+    assert names["rec_pcts"]["text/markdown"] == "0 % and 40 %"
+    assert float(names["base_inst"]["text/plain"]) == pytest.approx(49 / 528)
