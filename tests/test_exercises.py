@@ -33,6 +33,7 @@ SMALL = {
     "04_evaluate": {"papermill": ["-p", "limit", "4"]},
     "05_capabilities": {"sweep": ["--limit", "4"]},
     "06_correlation": {"papermill": ["-p", "n_resamples", "99"]},
+    "08_real_model": {"sweep": ["--limit", "2"]},
 }
 
 
