@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 import widthprune as wp
 from widthprune.config import STUDY_PCTS
-from widthprune.deployment import export_gguf, measure_gguf_speed, quantize_gguf
+from widthprune.deployment.widths import measure_width, planned_widths
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_MODEL = "smollm2-135m-instruct"  # the tokenizer random shapes are written with
@@ -66,21 +66,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.out is None:
         args.out = ROOT / "benchmarks" / "results" / f"gguf_{Path(name).name}_cpu.csv"
     return args
-
-
-def planned_widths(config, pcts, round_tos) -> list[dict]:
-    """The unpruned width, each percentage's floor-rule width and its aligned widths."""
-    full = config.intermediate_size
-    rows = {full: {"width": full, "pruning_pct": 0.0, "round_to": 0, "kind": "unpruned"}}
-    for pct in pcts:
-        width = wp.target_width(config, pruning_pct=pct)
-        rows.setdefault(width, {"width": width, "pruning_pct": pct, "round_to": 0, "kind": "study"})
-        for r in round_tos:
-            aligned = wp.target_width(config, pruning_pct=pct, round_to=r)
-            rows.setdefault(
-                aligned, {"width": aligned, "pruning_pct": pct, "round_to": r, "kind": "aligned"}
-            )
-    return sorted(rows.values(), key=lambda r: -r["width"])
 
 
 def source_model(args):
@@ -132,50 +117,6 @@ def write_atomic(frame: pd.DataFrame, info: dict, path: Path) -> None:
         os.replace(tmp, target)
 
 
-def measure_width(model, tokenizer, row: dict, args, work: Path) -> list[dict]:
-    """Prune a copy to the row's width, export every quantization, size and time each."""
-    import copy
-
-    pruned = copy.deepcopy(model)
-    if row["width"] != model.config.intermediate_size:
-        wp.prune(pruned, criterion="ppm", width=row["width"])
-    f16 = work / f"w{row['width']}-F16.gguf"
-    exports = {"F16": export_gguf(pruned.half(), f16, quant="F16", tokenizer=tokenizer)}
-    del pruned
-    for quant in args.quants:
-        if quant != "F16":
-            path = work / f"w{row['width']}-{quant}.gguf"
-            exports[quant] = quantize_gguf(f16, path, quant=quant, threads=args.threads)
-    out = []
-    for quant in args.quants:
-        e = exports[quant]
-        down = [g for g in e.tensors if g["kind"] == "ffn_down"]
-        size = {
-            **row,
-            "quant": quant,
-            "file_mib": e.mib,
-            "bits_per_weight": e.bits_per_weight,
-            "ffn_down_types": "+".join(sorted({g["type"] for g in down})),
-            "tensors_f16": sum(g["tensors"] for g in e.tensors if g["status"] == "F16"),
-            "tensors_fallback": sum(g["tensors"] for g in e.tensors if g["status"] == "fallback"),
-            "load_average_1m": os.getloadavg()[0],
-        }
-        if args.sizes_only:
-            out.append(size)
-            continue
-        for r in measure_gguf_speed(
-            e.path,
-            prompt_tokens=args.prompt_tokens,
-            new_tokens=args.new_tokens,
-            repeats=args.repeats,
-            threads=args.threads,
-        ):
-            out.append({**size, **r, "load_average_1m": os.getloadavg()[0]})
-    for path in work.glob(f"w{row['width']}-*.gguf"):
-        path.unlink()
-    return out
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     info = provenance(args)
@@ -191,7 +132,20 @@ def main(argv=None) -> int:
     try:
         for row in tqdm([r for r in rows if r["width"] not in have], desc="widths"):
             row = {"model": args.model or args.shape, **row}
-            frames.append(pd.DataFrame(measure_width(model, tokenizer, row, args, work)))
+            frames.append(
+                measure_width(
+                    model,
+                    tokenizer,
+                    row,
+                    work,
+                    quants=args.quants,
+                    sizes_only=args.sizes_only,
+                    prompt_tokens=args.prompt_tokens,
+                    new_tokens=args.new_tokens,
+                    repeats=args.repeats,
+                    threads=args.threads,
+                )
+            )
             info.update(load_average_now=os.getloadavg(), seconds=time.perf_counter() - start)
             write_atomic(pd.concat(frames, ignore_index=True), info, args.out)
     finally:

@@ -152,6 +152,7 @@ def test_cli_errors_are_one_line(tmp_path, tokenizer, capsys, monkeypatch):
     folder = tmp_path / "w300"
     pruned(300).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    capsys.readouterr()  # the saving's progress bar
     cases = [
         (["toy"], "WordLevel tokenizer"),
         ([str(folder), "--quant", "Q3_X"], "unknown quantization 'Q3_X'; known: F16, Q8_0"),

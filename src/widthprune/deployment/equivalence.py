@@ -24,7 +24,9 @@ PROMPTS = (
     "Here is a list of three colours: red,",
     "def add(a, b):\n    return",
 )
-RTOL = 0.02  # accepted logit difference, as a fraction of the largest logit's magnitude
+# Accepted logit difference, as a fraction of the largest logit's magnitude: about ten F16
+# rounding steps (2**-10); SmolLM2-135M's F16 file differs by 0.2 %, another model by 100 %.
+RTOL = 0.01
 
 
 def open_gguf(path: str | os.PathLike, *, n_ctx: int = 512, threads: int = 2, logits_all=False):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata as metadata
+import logging
 import os
 import subprocess
 import sys
@@ -167,8 +168,15 @@ def quantize(
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = scheme.ftype
     params.nthread = threads
-    status = llama_cpp.llama_model_quantize(
-        os.fsencode(f16), os.fsencode(out), ctypes.byref(params)
-    )
+    # llama.cpp logs every tensor; errors only (the export's report says what each became)
+    log = logging.getLogger("llama-cpp-python")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        status = llama_cpp.llama_model_quantize(
+            os.fsencode(f16), os.fsencode(out), ctypes.byref(params)
+        )
+    finally:
+        log.setLevel(level)
     if status != 0:
         raise RuntimeError(f"llama.cpp could not quantize {f16} to {scheme.name} ({status})")
