@@ -62,7 +62,7 @@ def _check_tokenizer(folder: Path) -> None:
     kind = json.loads(path.read_text()).get("model", {}).get("type")
     if kind != "BPE":
         raise ValueError(
-            f"the tokenizer in {folder} is a {kind} tokenizer; llama.cpp's converter writes "
+            f"the model's tokenizer is a {kind} tokenizer ({path}); llama.cpp's converter writes "
             "SentencePiece (tokenizer.model) and BPE tokenizers only, so this model cannot "
             "become a GGUF file"
         )

@@ -71,7 +71,7 @@ def measure_width(
 
     Returns:
         One row per (scheme, repeat), or per scheme with ``sizes_only``: the row's keys, quant,
-        file_mib, bits_per_weight, ffn_down_types, tensors_f16, tensors_fallback,
+        hidden_size, file_mib, bits_per_weight, ffn_down_types, tensors_f16, tensors_fallback,
         load_average_1m, and the speed columns of ``measure_gguf_speed``.
     """
     work = Path(work)
@@ -92,6 +92,7 @@ def measure_width(
             size = {
                 **row,
                 "quant": e.quant,
+                "hidden_size": model.config.hidden_size,
                 "file_mib": e.mib,
                 "bits_per_weight": e.bits_per_weight,
                 "ffn_down_types": "+".join(sorted({g["type"] for g in down})),
@@ -155,8 +156,10 @@ def summarize_widths(measured: pd.DataFrame) -> pd.DataFrame:
     """
     keys = ["width", "quant"]
     first = measured.groupby(keys, as_index=False).first()
-    size = first[[*keys, "kind", "pruning_pct", "round_to", "file_mib", "bits_per_weight",
-                  "ffn_down_types", "tensors_f16", "tensors_fallback"]]  # fmt: skip
+    size = first[
+        [*keys, "kind", "pruning_pct", "round_to", "hidden_size", "file_mib", "bits_per_weight"]
+        + ["ffn_down_types", "tensors_f16", "tensors_fallback"]
+    ]
     if "decode_tokens_per_s" in measured:
         speed = measured.groupby(keys).agg(
             prefill=("prefill_tokens_per_s", "median"),
