@@ -167,3 +167,31 @@ def test_cli_errors_are_one_line(tmp_path, tokenizer, capsys, monkeypatch):
     assert main(["export-gguf", str(folder), "--quant", "Q8_0", "--out", str(tmp_path / "x")]) == 2
     assert "make deploy" in capsys.readouterr().err
     assert not (tmp_path / "x.gguf").exists() and not (tmp_path / "x").exists()
+
+
+def test_width_measurement_sizes_and_speeds(tmp_path, tokenizer):
+    from widthprune.deployment.widths import measure_width, summarize_widths
+
+    model = make_model()
+    row = {"model": "tiny", "width": 288, "pruning_pct": 43.75, "round_to": 32, "kind": "aligned"}
+    with pytest.warns(WidthWarning, match="fall back to Q5_0/Q8_0"):  # 288: 32s, not 256s
+        measured = measure_width(
+            model, tokenizer, row, tmp_path, quants=("F16", "Q8_0", "Q4_K_M"),
+            prompt_tokens=16, new_tokens=4, repeats=2, threads=1,
+        )  # fmt: skip
+    assert model.config.intermediate_size == WIDTH  # the model itself is left unpruned
+    assert list(tmp_path.iterdir()) == []  # the GGUF files are removed
+    assert (
+        len(measured) == 6
+        and (measured[["prefill_tokens_per_s", "decode_tokens_per_s"]] > 0).all().all()
+    )
+    summary = summarize_widths(measured).set_index("quant")
+    assert (summary["repeats"] == 2).all() and (summary["width"] == 288).all()
+    assert summary.loc["Q8_0", "ffn_down_types"] == "Q8_0"  # 288 is a multiple of 32
+    assert set(summary.loc["Q4_K_M", "ffn_down_types"].split("+")) <= {"Q5_0", "Q8_0"}
+    assert (
+        summary.loc["F16", "file_mib"]
+        > summary.loc["Q8_0", "file_mib"]
+        > summary.loc["Q4_K_M", "file_mib"]
+    )
+    assert not summary["q4k_ready"].any() and summary["q8_ready"].all()
