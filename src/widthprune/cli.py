@@ -476,7 +476,7 @@ def run_export_gguf(args) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_dir = tempfile.TemporaryDirectory(dir=args.out.parent) if args.check else None
+        check_dir = tempfile.TemporaryDirectory(prefix="gguf-check-") if args.check else None
         f16 = Path(check_dir.name, "check-f16.gguf") if check_dir else None
         try:
             result = export_gguf(

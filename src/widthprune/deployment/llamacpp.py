@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata as metadata
-import logging
 import os
 import subprocess
 import sys
@@ -168,15 +167,23 @@ def quantize(
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = scheme.ftype
     params.nthread = threads
-    # llama.cpp logs every tensor; errors only (the export's report says what each became)
-    log = logging.getLogger("llama-cpp-python")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    # llama.cpp logs every tensor: kept here, and shown only if it fails (the export's report
+    # says what each tensor became)
+    lines: list[str] = []
+
+    @llama_cpp.llama_log_callback
+    def keep(level, text, user_data):
+        lines.append(text.decode("utf-8", errors="replace"))
+
+    llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))
     try:
         status = llama_cpp.llama_model_quantize(
             os.fsencode(f16), os.fsencode(out), ctypes.byref(params)
         )
     finally:
-        log.setLevel(level)
+        from llama_cpp import _logger  # the binding's own logger, as before
+
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
     if status != 0:
-        raise RuntimeError(f"llama.cpp could not quantize {f16} to {scheme.name} ({status})")
+        tail = "; ".join("".join(lines).strip().splitlines()[-3:])
+        raise RuntimeError(f"llama.cpp could not quantize {f16} to {scheme.name}: {tail}")
