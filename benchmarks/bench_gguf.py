@@ -55,7 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--prompt-tokens", type=int, default=128)
     p.add_argument("--new-tokens", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama.cpp threads (1: on two cores shared with other work, two threads wait on "
+        "each other at every step: 4x slower and 20x the spread, measured)",
+    )
     p.add_argument("--sizes-only", action="store_true", help="export and measure size only")
     p.add_argument("--out", type=Path, default=None, help="CSV (default: benchmarks/results/)")
     p.add_argument("--resume", action="store_true", help="keep widths already in --out")
