@@ -195,3 +195,16 @@ def test_width_measurement_sizes_and_speeds(tmp_path, tokenizer):
         > summary.loc["Q4_K_M", "file_mib"]
     )
     assert not summary["q4k_ready"].any() and summary["q8_ready"].all()
+
+
+def test_planned_widths_label_the_study_first():
+    from transformers import LlamaConfig
+
+    from widthprune.deployment.widths import planned_widths
+
+    config = LlamaConfig(hidden_size=576, intermediate_size=1536)  # SmolLM2-135M's MLP
+    rows = {r["width"]: r for r in planned_widths(config, [10, 50], [32, 256])}
+    assert sorted(rows, reverse=True) == [1536, 1383, 1376, 1280, 768]
+    assert rows[768]["kind"] == "study" and rows[768]["pruning_pct"] == 50  # also 256-aligned
+    assert (rows[1280]["kind"], rows[1280]["round_to"]) == ("aligned", 256)
+    assert rows[1536]["kind"] == "unpruned" and rows[1383]["kind"] == "study"

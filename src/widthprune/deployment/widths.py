@@ -33,9 +33,10 @@ def planned_widths(config, pcts, round_tos) -> list[dict]:
     """
     full = config.intermediate_size
     rows = {full: {"width": full, "pruning_pct": 0.0, "round_to": 0, "kind": "unpruned"}}
-    for pct in pcts:
+    for pct in pcts:  # the study's widths first: an aligned one may coincide with one of them
         width = target_width(config, pruning_pct=pct)
         rows.setdefault(width, {"width": width, "pruning_pct": pct, "round_to": 0, "kind": "study"})
+    for pct in pcts:
         for r in round_tos:
             aligned = target_width(config, pruning_pct=pct, round_to=r)
             rows.setdefault(
