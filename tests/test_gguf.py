@@ -208,3 +208,23 @@ def test_planned_widths_label_the_study_first():
     assert rows[768]["kind"] == "study" and rows[768]["pruning_pct"] == 50  # also 256-aligned
     assert (rows[1280]["kind"], rows[1280]["round_to"]) == ("aligned", 256)
     assert rows[1536]["kind"] == "unpruned" and rows[1383]["kind"] == "study"
+
+
+def test_laptop_section_glues_the_recorded_measurements(tmp_path):
+    import nbformat
+    import pandas as pd
+    from test_book import ROOT, glued
+
+    from widthprune.chapters.runner import run_notebook
+
+    csv = ROOT / "benchmarks" / "results" / "gguf_smollm2-135m-instruct_cpu.csv"
+    out = run_notebook(ROOT / "notebooks" / "07_efficiency.ipynb", tmp_path / "07.ipynb", {},
+                       cwd=ROOT)  # fmt: skip
+    names = {k: v["text/plain"] for k, v in glued(nbformat.read(out, as_version=4)).items()}
+    recorded = pd.read_csv(csv).groupby(["quant", "width"])["file_mib"].first()
+    assert float(names["gguf_Q4_K_M_w10_mib"]) == pytest.approx(recorded["Q4_K_M", 1383])
+    assert float(names["gguf_Q4_K_M_full_mib"]) == pytest.approx(recorded["Q4_K_M", 1536])
+    # the study's 10 % width stays partly F16, so its Q4_K_M file is larger than unpruned
+    assert float(names["gguf_q4_growth_w10"]) > 0 and names["gguf_f16_tensors_w10"] == "30"
+    assert names["gguf_study_k"] == names["gguf_study_32"] == "'768'"
+    assert names["gguf_llama_32"] == names["gguf_llama_256"] == "'4096'"
