@@ -68,25 +68,19 @@ def _check_tokenizer(folder: Path) -> None:
         )
 
 
-def _source_folder(model_or_folder, tokenizer, staging: Path) -> Path:
-    """A checkpoint folder: the one named, or the in-memory model saved into ``staging``."""
-    if isinstance(model_or_folder, (str, os.PathLike)):
-        name = str(model_or_folder)
-        from ..models import REGISTERED, TOY_CHECKPOINT
+def _named_folder(name: str | os.PathLike) -> Path:
+    """The checkpoint folder of a name (``"toy"``, a packaged model) or a folder path."""
+    from ..models import REGISTERED, TOY_CHECKPOINT
 
-        if name == "toy":
-            return TOY_CHECKPOINT
-        if name in REGISTERED:
-            return REGISTERED[name].checkpoint()
-        folder = Path(name).expanduser()
-        if not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"{name} is not a checkpoint folder (no config.json)")
-        return folder
-    if tokenizer is None:
-        raise ValueError("export_gguf(model, ...) needs tokenizer= to write the GGUF's vocabulary")
-    model_or_folder.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    return staging
+    name = str(name)
+    if name == "toy":
+        return TOY_CHECKPOINT
+    if name in REGISTERED:
+        return REGISTERED[name].checkpoint()
+    folder = Path(name).expanduser()
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{name} is not a checkpoint folder (no config.json)")
+    return folder
 
 
 def export_gguf(
@@ -124,16 +118,25 @@ def export_gguf(
     for target in (out, keep_f16):
         if target is not None and Path(target).exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = _named_folder(model_or_folder)
+        config = _config(folder)
+        _check_tokenizer(folder)
+    elif tokenizer is None:
+        raise ValueError("export_gguf(model, ...) needs tokenizer= to write the GGUF's vocabulary")
+    else:
+        folder, config = None, model_or_folder.config.to_dict()
+    plan = plan_tensors(config, scheme)
+    check_plan(plan, scheme, config["intermediate_size"], strict)
+    converter_dir()  # llama.cpp present, before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
-        folder = _source_folder(model_or_folder, tokenizer, work / "checkpoint")
-        config = _config(folder)
-        width = config["intermediate_size"]
-        _check_tokenizer(folder)
-        plan = plan_tensors(config, scheme)
-        check_plan(plan, scheme, width, strict)
-        converter_dir()  # llama.cpp present, before any work
+        if folder is None:  # an in-memory model: saved for the converter
+            folder = work / "checkpoint"
+            model_or_folder.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            _check_tokenizer(folder)
         t0 = time.perf_counter()
         f16 = work / "model-f16.gguf"
         convert_to_f16(folder, f16)
