@@ -42,7 +42,7 @@ SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $
 	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
 	$(if $(BATCH),--batch-size $(BATCH),) $(if $(EXECUTOR),--executor $(EXECUTOR),) $(JOB_ARGS)
 
-.PHONY: setup browser slurm test lint book chapters sweep check-book bench clean
+.PHONY: setup browser slurm deploy test lint book chapters sweep check-book bench bench-gguf clean
 
 setup: $(STAMP) browser
 
@@ -87,8 +87,33 @@ slurm:
 		>/dev/null; \
 	else echo "No Slurm here: its test will be skipped (apt-get install slurm-wlm munge)" >&2; fi
 
-# Without Chromium, the tests marked `browser` are left out (setup said why).
-test: setup slurm
+# GGUF files for llama.cpp (`widthprune export-gguf`, chapter 7's laptop measurement): the
+# `deploy` extra, whose llama-cpp-python pip builds from its source archive (cmake and a C++
+# compiler; about 20 minutes on two shared cores, once: pip keeps the wheel in its cache), and
+# llama.cpp's converter from the same archive, copied to $(VENV)/share/llama.cpp.
+LLAMA_CPP_PYTHON := 0.3.36
+LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
+CONVERTER := $(VENV)/share/llama.cpp
+DEPLOY_STAMP := $(VENV)/.deploy-installed
+
+deploy: setup $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[all,deploy]"
+	rm -rf $(CONVERTER).tmp && mkdir -p $(CONVERTER).tmp
+	$(PY) -m pip download -q --no-deps --no-binary :all: -d $(CONVERTER).tmp \
+		llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	tar -xzf $(CONVERTER).tmp/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(CONVERTER).tmp \
+		--strip-components=3 $(LLAMA_CPP_SRC)/convert_hf_to_gguf.py $(LLAMA_CPP_SRC)/conversion \
+		$(LLAMA_CPP_SRC)/gguf-py $(LLAMA_CPP_SRC)/LICENSE
+	rm $(CONVERTER).tmp/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz
+	echo $(LLAMA_CPP_PYTHON) > $(CONVERTER).tmp/VERSION
+	rm -rf $(CONVERTER) && mv $(CONVERTER).tmp $(CONVERTER)
+	touch $@
+
+# Without Chromium, the tests marked `browser` are left out (setup said why). The GGUF export's
+# tests need llama.cpp, so `make test` installs it (`make deploy`, once).
+test: setup slurm deploy
 	$(PY) -m pytest -q $(if $(BROWSER),,-m "not browser")
 
 lint: $(STAMP)
@@ -123,6 +148,11 @@ check-book: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_prune.py
 	$(PY) benchmarks/bench_load.py
+
+# llama.cpp's size and speed against the MLP width on this CPU (benchmarks/results/gguf_*). The
+# toy has none: its word-level tokenizer is not one llama.cpp's converter writes.
+bench-gguf: deploy
+	$(PY) benchmarks/bench_gguf.py --model smollm2-135m-instruct
 
 clean:
 	rm -rf _build book/generated

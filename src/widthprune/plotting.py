@@ -579,3 +579,41 @@ def plot_round_ratios(data, *, x="width", y="ratio", hue="measure", ax=None):
     ax.set(xlabel="MLP width (intermediate_size)", ylabel="relative to the unpruned width")
     ax.tick_params(axis="x", labelrotation=45)
     return _legend_outside(ax)
+
+
+_GGUF_LABELS = {
+    "file_mib": "GGUF file size (MiB)",
+    "bits_per_weight": "bits per weight",
+    "prefill": "prefill (tokens/s)",
+    "decode": "decode (tokens/s)",
+}
+
+
+def plot_gguf_widths(data, *, y="file_mib", x="width", hue="quant", ax=None):
+    """A GGUF measure against MLP width, one line per quantization, widths marked by alignment.
+
+    Args:
+        data: rows of :func:`widthprune.deployment.widths.summarize_widths`; for the speeds,
+            ``<y>_min`` and ``<y>_max`` columns are drawn as the repeats' range.
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    d = data.sort_values(x).assign(
+        width_is=lambda f: f[x].map(
+            lambda w: (
+                "multiple of 256"
+                if w % 256 == 0
+                else "multiple of 32"
+                if w % 32 == 0
+                else "neither"
+            )
+        )
+    )
+    sns.lineplot(data=d, x=x, y=y, hue=hue, ax=ax, linewidth=1, legend=False, errorbar=None)
+    sns.scatterplot(data=d, x=x, y=y, hue=hue, style="width_is", s=50, ax=ax,
+                    style_order=["multiple of 256", "multiple of 32", "neither"])  # fmt: skip
+    if f"{y}_min" in d and f"{y}_max" in d:
+        ax.vlines(d[x], d[f"{y}_min"], d[f"{y}_max"], color="0.5", linewidth=0.8)
+    ax.set(xlabel="MLP width (intermediate_size)", ylabel=_GGUF_LABELS.get(y, y), ylim=(0, None))
+    return _legend_outside(ax)

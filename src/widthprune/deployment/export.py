@@ -1,0 +1,214 @@
+"""A pruned (or unpruned) checkpoint to a GGUF file for llama.cpp, with what each tensor became.
+
+:func:`export_gguf` plans first, from the model's shape alone: which tensors llama.cpp will
+quantize as asked, which fall back to a 32-block type, and which stay F16 because their rows
+fit no block (:func:`widthprune.deployment.llamacpp.row_status`). When the MLP width is one
+the scheme cannot quantize fully, it warns (:class:`WidthWarning`) before any work, naming the
+tensors and the nearest widths that quantize fully, or, with ``strict=True``, refuses. Then
+llama.cpp's converter writes an F16 GGUF, llama.cpp's quantizer writes the scheme, and the
+report reads back every tensor's type from the file written (:func:`read_tensor_types`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .llamacpp import Scheme, convert_to_f16, converter_dir, get_scheme, quantize, row_status
+from .tensors import WIDTH_TENSOR, WidthWarning, check_plan, plan_tensors, read_tensor_types
+
+__all__ = ["GGUFExport", "WidthWarning", "export_gguf", "quantize_gguf"]
+
+
+@dataclass(frozen=True)
+class GGUFExport:
+    """What one export wrote."""
+
+    path: str  # the GGUF file
+    quant: str  # scheme name, e.g. "Q4_K_M"
+    width: int  # MLP width (intermediate_size)
+    file_bytes: int  # size of the file
+    weights: int  # elements of all tensors
+    bits_per_weight: float  # 8 * tensor bytes / weights
+    tensors: list[dict]  # per (tensor kind, GGML type): tensors, row, elements, bytes, status
+    plan: list[dict] = field(default_factory=list)  # the prediction made before any work
+    seconds: dict = field(default_factory=dict)  # wall time of convert and quantize
+
+    @property
+    def mib(self) -> float:
+        """File size in MiB."""
+        return self.file_bytes / 2**20
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _config(folder: Path) -> dict:
+    return json.loads((folder / "config.json").read_text())
+
+
+def _check_tokenizer(folder: Path) -> None:
+    """Refuse a tokenizer llama.cpp's Llama converter cannot carry, before any work."""
+    if (folder / "tokenizer.model").is_file():
+        return
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no tokenizer (tokenizer.json or .model)")
+    kind = json.loads(path.read_text()).get("model", {}).get("type")
+    if kind != "BPE":
+        raise ValueError(
+            f"the model's tokenizer is a {kind} tokenizer ({path}); llama.cpp's converter writes "
+            "SentencePiece (tokenizer.model) and BPE tokenizers only, so this model cannot "
+            "become a GGUF file"
+        )
+
+
+def _named_folder(name: str | os.PathLike) -> Path:
+    """The checkpoint folder of a name (``"toy"``, a packaged model) or a folder path."""
+    from ..models import REGISTERED, TOY_CHECKPOINT
+
+    name = str(name)
+    if name == "toy":
+        return TOY_CHECKPOINT
+    if name in REGISTERED:
+        return REGISTERED[name].checkpoint()
+    folder = Path(name).expanduser()
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{name} is not a checkpoint folder (no config.json)")
+    return folder
+
+
+def export_gguf(
+    model_or_folder,
+    out: str | os.PathLike,
+    *,
+    quant: str = "Q4_K_M",
+    tokenizer=None,
+    strict: bool = False,
+    keep_f16: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    threads: int = 0,
+) -> GGUFExport:
+    """Write a model as a GGUF file through llama.cpp's converter and quantizer.
+
+    Args:
+        model_or_folder: a checkpoint folder, a name (``"toy"``, a packaged model) or an
+            in-memory model (then ``tokenizer`` is needed).
+        out: the GGUF file to write (written under a temporary name, then renamed).
+        quant: a scheme of :data:`widthprune.deployment.llamacpp.SCHEMES`.
+        tokenizer: the tokenizer of an in-memory model.
+        strict: refuse, instead of warning, a width the scheme cannot quantize fully.
+        keep_f16: also keep the converter's F16 file here.
+        overwrite: replace an existing ``out``.
+        threads: quantizer threads (0: one per core).
+
+    Raises:
+        ValueError: unknown scheme; a tokenizer llama.cpp cannot carry; strict refusal.
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        FileNotFoundError: no checkpoint there; llama.cpp not installed (``make deploy``).
+        RuntimeError: llama.cpp's converter or quantizer failed.
+    """
+    scheme = get_scheme(quant)
+    out = Path(out).expanduser()
+    for target in (out, keep_f16):
+        if target is not None and Path(target).exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = _named_folder(model_or_folder)
+        config = _config(folder)
+        _check_tokenizer(folder)
+    elif tokenizer is None:
+        raise ValueError("export_gguf(model, ...) needs tokenizer= to write the GGUF's vocabulary")
+    else:
+        folder, config = None, model_or_folder.config.to_dict()
+    plan = plan_tensors(config, scheme)
+    check_plan(plan, scheme, config["intermediate_size"], strict)
+    converter_dir()  # llama.cpp present, before any work
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        if folder is None:  # an in-memory model: saved for the converter
+            folder = work / "checkpoint"
+            model_or_folder.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            _check_tokenizer(folder)
+        t0 = time.perf_counter()
+        f16 = work / "model-f16.gguf"
+        convert_to_f16(folder, f16)
+        t1 = time.perf_counter()
+        written = f16
+        if scheme.ftype is not None:
+            written = work / f"model-{scheme.name}.gguf"
+            quantize(f16, written, scheme, threads=threads)
+        t2 = time.perf_counter()
+        seconds = {"convert": round(t1 - t0, 3), "quantize": round(t2 - t1, 3)}
+        result = _describe(written, scheme, out, plan, seconds)
+        if keep_f16 is not None and written != f16:
+            shutil.move(f16, keep_f16)
+        os.replace(written, out)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _describe(written: Path, scheme: Scheme, out: Path, plan: list[dict], seconds: dict):
+    """The :class:`GGUFExport` of a written file, before it is renamed to ``out``."""
+    tensors = read_tensor_types(written, scheme)
+    weights = sum(g["elements"] for g in tensors)
+    width = next(g["row"] for g in tensors if g["kind"] == WIDTH_TENSOR)
+    return GGUFExport(
+        path=str(out),
+        quant=scheme.name,
+        width=width,
+        file_bytes=written.stat().st_size,
+        weights=weights,
+        bits_per_weight=round(8 * sum(g["bytes"] for g in tensors) / weights, 4),
+        tensors=tensors,
+        plan=plan,
+        seconds=seconds,
+    )
+
+
+def quantize_gguf(
+    f16: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    quant: str = "Q4_K_M",
+    strict: bool = False,
+    overwrite: bool = False,
+    threads: int = 0,
+) -> GGUFExport:
+    """Quantize an F16 GGUF file (from :func:`export_gguf`) to another scheme.
+
+    The plan is read from the F16 file's own tensors; warnings, ``strict`` and the report are
+    those of :func:`export_gguf`.
+    """
+    scheme = get_scheme(quant)
+    if scheme.ftype is None:
+        raise ValueError("quantize_gguf needs a quantizing scheme, not F16")
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite)")
+    rows = [g for g in read_tensor_types(f16, get_scheme("F16")) if g["status"] != "F32 (1-D)"]
+    plan = []
+    for g in rows:
+        status, reason = row_status(g["row"], scheme)
+        plan.append(dict(kind=g["kind"], tensors=g["tensors"], row=g["row"], status=status))
+        plan[-1]["reason"] = reason
+    width = next(g["row"] for g in rows if g["kind"] == WIDTH_TENSOR)
+    check_plan(plan, scheme, width, strict)
+    tmp = out.with_name(f".tmp-{out.name}")
+    try:
+        t0 = time.perf_counter()
+        quantize(f16, tmp, scheme, threads=threads)
+        seconds = {"convert": 0.0, "quantize": round(time.perf_counter() - t0, 3)}
+        result = _describe(tmp, scheme, out, plan, seconds)
+        os.replace(tmp, out)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)
