@@ -148,9 +148,8 @@ def paired_changes(
     table = compare_configs(
         items, baseline=base.iloc[0], seed=seed, n_resamples=n_resamples, alpha=alpha
     )
-    meta = configs.drop_duplicates("config").set_index("config")
-    pruned = results[results["pruning_pct"] > 0].drop_duplicates("config").set_index("config")
-    table["criterion"] = table["config"].map(pruned["criterion"])
+    meta = configs.set_index("config")  # one row per configuration; pruned ones keep their own
+    table["criterion"] = table["config"].map(meta["criterion"])
     table["pruning_pct"] = table["config"].map(meta["pruning_pct"])
     table["label"] = [task_info(t).label or t for t in table["task"]]
     table["kind"] = [task_info(t).kind for t in table["task"]]
