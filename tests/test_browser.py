@@ -4,7 +4,8 @@ import base64
 
 import pytest
 
-from widthprune.chapters.browser import book_pages, check_pages
+from widthprune.chapters.booktheme import root_favicon
+from widthprune.chapters.browser import book_pages, check_pages, missing_icon
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -31,6 +32,7 @@ def site(tmp_path):
         )
     )
     (tmp_path / "search.html").write_text(page.format(t="Search", b=""))
+    (tmp_path / "favicon.ico").write_bytes(PNG)
     return tmp_path
 
 
@@ -63,3 +65,59 @@ def test_check_pages_finds_each_problem(site, tmp_path_factory):
     assert report.loc["index.html", "title"] == "Good"
     for shot in report.screenshot:
         assert open(shot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# Jupyter Book's root page: a redirect to the first chapter, with no icon of its own
+REDIRECT = '<meta http-equiv="Refresh" content="0; url=book/intro.html" />\n'
+
+
+def test_missing_icon_is_the_root_favicon_of_a_page_that_declares_none(tmp_path):
+    (tmp_path / "index.html").write_text(REDIRECT)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.html").write_text(
+        '<html><head><link rel="icon" href="../_static/favicon.png"/></head></html>'
+    )
+    (tmp_path / "book" / "other.html").write_text(
+        '<html><head><link rel="shortcut icon" href="/_static/gone.png"/></head></html>'
+    )
+    (tmp_path / "book" / "remote.html").write_text(
+        '<html><head><link rel="icon" href="https://example.org/i.png"/></head></html>'
+    )
+    assert missing_icon(tmp_path, "index.html") == "/favicon.ico"
+    assert missing_icon(tmp_path, "book/intro.html") == "../_static/favicon.png"
+    assert missing_icon(tmp_path, "book/other.html") == "/_static/gone.png"
+    assert missing_icon(tmp_path, "book/remote.html") is None
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "favicon.png").write_bytes(PNG)
+    (tmp_path / "favicon.ico").write_bytes(PNG)
+    assert missing_icon(tmp_path, "index.html") is None
+    assert missing_icon(tmp_path, "book/intro.html") is None
+    assert missing_icon(tmp_path, "book/other.html") == "/_static/gone.png"
+
+
+def test_the_book_theme_writes_the_favicon_that_the_root_redirect_needs(tmp_path):
+    from PIL import Image
+    from sphinx.application import Sphinx
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "_static").mkdir(parents=True)
+    Image.new("RGBA", (64, 64), (200, 40, 40, 255)).save(src / "_static" / "icon.png")
+    (src / "conf.py").write_text(
+        "extensions = ['widthprune.chapters.booktheme']\nhtml_favicon = '_static/icon.png'\n"
+    )
+    (src / "index.rst").write_text("Title\n=====\n\nText.\n")
+    app = Sphinx(src, src, out, tmp_path / "doctrees", "html", status=None, warning=None)
+    (out / "favicon.ico").unlink(missing_ok=True)
+    app.build()
+    (out / "index.html").write_text(REDIRECT)  # as Jupyter Book leaves the root of a book
+    with Image.open(out / "favicon.ico") as icon:
+        assert icon.format == "ICO"
+        assert (16, 16) in icon.info["sizes"] and (64, 64) in icon.info["sizes"]
+    assert missing_icon(out, "index.html") is None
+
+    # without a favicon in the configuration there is nothing to write
+    (out / "favicon.ico").unlink()
+    app.config.html_favicon = None
+    root_favicon(app, None)
+    assert not (out / "favicon.ico").exists()
+    assert missing_icon(out, "index.html") == "/favicon.ico"

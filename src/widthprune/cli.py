@@ -298,7 +298,8 @@ def run_check_book(args) -> int:
     for row in bad.itertuples():
         print(
             f"  {row.page}: console errors {row.console_errors}, failed requests "
-            f"{row.failed_requests}, broken images {row.broken_images}, empty figures "
+            f"{row.failed_requests}, broken images {row.broken_images}, missing icon "
+            f"{row.missing_icon}, empty figures "
             f"{row.empty_figures}, error outputs {row.error_outputs}"
         )
     return 1 if len(bad) else 0

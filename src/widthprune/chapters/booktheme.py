@@ -4,11 +4,16 @@ Jupyter Book 1 registers sphinx-thebe's inline configuration script once per rea
 sources, so a page can declare ``THEBE_JS_URL`` twice and the browser reports an error; this
 extension keeps the first copy of each inline script. It also lets the theme start in light
 mode instead of an empty mode, which the theme logs as an error on a reader's first visit.
+Finally it writes the book's icon as ``favicon.ico`` at the root of the site: the page that
+redirects a reader from the root to the first chapter declares no icon, so a browser asks the
+server for ``/favicon.ico`` and would get a 404.
 """
 
 from __future__ import annotations
 
-__all__ = ["deduplicate_scripts", "setup"]
+from pathlib import Path
+
+__all__ = ["deduplicate_scripts", "root_favicon", "setup"]
 
 
 def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -29,6 +34,28 @@ def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
     context["default_mode"] = context.get("default_mode") or "light"
 
 
+def root_favicon(app, exception) -> None:
+    """Write the configured ``html_favicon`` (a local image) as ``favicon.ico`` at the root."""
+    favicon = getattr(app.config, "html_favicon", None)
+    if exception is not None or app.builder.format != "html" or not favicon:
+        return
+    if "://" in str(favicon):
+        return  # an icon on another host: the pages link to it, the root needs none
+    source = Path(app.outdir) / "_static" / Path(favicon).name
+    if not source.is_file():
+        source = Path(app.confdir) / favicon
+    target = Path(app.outdir) / "favicon.ico"
+    if source.suffix.lower() == ".ico":
+        target.write_bytes(source.read_bytes())
+        return
+    from PIL import Image
+
+    with Image.open(source) as image:
+        sizes = [(s, s) for s in (16, 32, 48, 64) if s <= min(image.size)] or [image.size]
+        image.save(target, format="ICO", sizes=sizes)
+
+
 def setup(app) -> dict:
     app.connect("html-page-context", deduplicate_scripts, priority=900)
+    app.connect("build-finished", root_favicon)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

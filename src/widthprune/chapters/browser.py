@@ -3,6 +3,11 @@
 Each page is served from a loopback HTTP server, opened, and inspected for what a reader would
 notice: JavaScript errors, failed requests, images that did not load, figures without an
 image, and error output of executed cells. A full-page screenshot of each is saved.
+
+A browser asks for a page's icon on its own schedule, sometimes after the page has loaded and
+been closed, so a missing icon shows up as a console error only now and then. The icon is
+therefore checked from the page's HTML as well: the ``<link rel="icon">`` it declares, or the
+site's ``/favicon.ico`` where it declares none, must exist.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ import functools
 import os
 import shutil
 import threading
+from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-__all__ = ["book_pages", "check_pages", "find_chromium"]
+__all__ = ["book_pages", "check_pages", "find_chromium", "missing_icon"]
 
 _SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static", "_panels_static"}
 _SKIP_PAGES = {"genindex.html", "search.html"}
@@ -52,6 +58,12 @@ def find_chromium() -> str:
     )
 
 
+def _located(message) -> str:
+    """A console message with the address it is about (a 404 names no file in its text)."""
+    url = (message.location or {}).get("url")
+    return f"{message.text} ({url})" if url and url not in message.text else message.text
+
+
 def book_pages(html_dir: str | os.PathLike) -> list[Path]:
     """The HTML pages of a built book, relative to ``html_dir``, without Sphinx's own pages."""
     root = Path(html_dir)
@@ -64,6 +76,36 @@ def book_pages(html_dir: str | os.PathLike) -> list[Path]:
             continue
         pages.append(rel)
     return pages
+
+
+class _IconLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        found = dict(attrs)
+        if tag == "link" and "icon" in (found.get("rel") or "").lower().split():
+            self.hrefs.append(found.get("href") or "")
+
+
+def missing_icon(html_dir: str | os.PathLike, page: str | os.PathLike) -> str | None:
+    """The icon a browser would ask for on ``page`` when no such file exists, else ``None``.
+
+    The icon is the first ``<link rel="icon">`` of the page, resolved against the page's
+    folder (an absolute path against ``html_dir``), or ``/favicon.ico`` where the page declares
+    none. Icons on other hosts and ``data:`` icons are not checked.
+    """
+    root = Path(html_dir).resolve()
+    rel = Path(page)
+    links = _IconLinks()
+    links.feed((root / rel).read_text(encoding="utf-8", errors="replace"))
+    href = links.hrefs[0] if links.hrefs else "/favicon.ico"
+    if href.startswith(("data:", "http:", "https:", "//")):
+        return None
+    path = href.split("#", 1)[0].split("?", 1)[0]
+    target = root / path.lstrip("/") if path.startswith("/") else root / rel.parent / path
+    return None if target.resolve().is_file() else href
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -88,7 +130,8 @@ def check_pages(
 
     Returns:
         One row per page: ``page, title, console_errors, failed_requests, broken_images,
-        empty_figures, error_outputs, screenshot, ok`` (lists hold the messages or sources).
+        missing_icon, empty_figures, error_outputs, screenshot, ok`` (lists hold the messages
+        or sources; a console error names the resource it is about where the browser says).
     """
     from playwright.sync_api import sync_playwright
 
@@ -110,7 +153,8 @@ def check_pages(
                 errors: list[str] = []
                 failed: list[str] = []
                 page.on(
-                    "console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None
+                    "console",
+                    lambda m, e=errors: e.append(_located(m)) if m.type == "error" else None,
                 )
                 page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
                 page.on("requestfailed", lambda r, f=failed: f.append(r.url))
@@ -137,6 +181,7 @@ def check_pages(
                         "console_errors": errors,
                         "failed_requests": failed,
                         "broken_images": found["broken_images"],
+                        "missing_icon": missing_icon(root, rel),
                         "empty_figures": found["empty_figures"],
                         "error_outputs": found["error_outputs"],
                         "screenshot": str(shot) if shot else None,
@@ -151,6 +196,7 @@ def check_pages(
         (frame.console_errors.str.len() == 0)
         & (frame.failed_requests.str.len() == 0)
         & (frame.broken_images.str.len() == 0)
+        & frame.missing_icon.isna()
         & (frame.empty_figures == 0)
         & (frame.error_outputs == 0)
     )
