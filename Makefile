@@ -150,10 +150,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_prune.py
 	$(PY) benchmarks/bench_load.py
 
-# llama.cpp's size and speed against the MLP width on this CPU (benchmarks/results/gguf_*). The
-# toy has none: its word-level tokenizer is not one llama.cpp's converter writes.
+# llama.cpp's size and speed against the MLP width on this CPU (benchmarks/results/gguf_*)
 bench-gguf: deploy
 	$(PY) benchmarks/bench_gguf.py --model smollm2-135m-instruct
+	$(PY) benchmarks/bench_gguf.py --model toy
 
 clean:
 	rm -rf _build book/generated

@@ -153,8 +153,12 @@ def test_cli_errors_are_one_line(tmp_path, tokenizer, capsys, monkeypatch):
     pruned(300).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     capsys.readouterr()  # the saving's progress bar
+    unigram = tmp_path / "unigram"
+    make_model().save_pretrained(unigram)
+    (unigram / "tokenizer.json").write_text('{"model": {"type": "Unigram", "vocab": []}}')
+    capsys.readouterr()
     cases = [
-        (["toy"], "WordLevel tokenizer"),
+        ([str(unigram)], "Unigram tokenizer"),
         ([str(folder), "--quant", "Q3_X"], "unknown quantization 'Q3_X'; known: F16, Q8_0"),
         ([str(folder), "--strict"], "Refused (strict)"),
         ([str(tmp_path / "absent")], "not a checkpoint folder"),
@@ -228,3 +232,95 @@ def test_laptop_section_glues_the_recorded_measurements(tmp_path):
     assert float(names["gguf_q4_growth_w10"]) > 0 and names["gguf_f16_tensors_w10"] == "30"
     assert names["gguf_study_k"] == names["gguf_study_32"] == "'768'"
     assert names["gguf_llama_32"] == names["gguf_llama_256"] == "'4096'"
+
+
+# The toy: a word-level tokenizer, carried as llama.cpp's WordPiece vocabulary
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return wp.load("toy")
+
+
+def test_word_vocabulary_and_its_sentencepiece_stand_in(tmp_path, toy):
+    from sentencepiece import SentencePieceProcessor
+
+    from widthprune.deployment.vocab import WORD_PREFIX, word_vocab, write_sentencepiece_stand_in
+    from widthprune.models import TOY_CHECKPOINT
+
+    model, tok = toy
+    vocab = word_vocab(TOY_CHECKPOINT)
+    assert len(vocab.tokens) == model.config.vocab_size == len(tok)
+    assert vocab.tokens[tok.convert_tokens_to_ids("answer")] == "answer"
+    assert (vocab.unk, vocab.eos, vocab.pad) == (tok.unk_token_id, tok.eos_token_id, 0)
+    write_sentencepiece_stand_in(vocab, tmp_path / "tokenizer.model")
+    sp = SentencePieceProcessor(model_file=str(tmp_path / "tokenizer.model"))
+    assert sp.vocab_size() == len(vocab.tokens)
+    assert [sp.id_to_piece(i) for i in range(sp.vocab_size())] == vocab.pieces()
+    assert sp.id_to_piece(tok.convert_tokens_to_ids("answer")) == WORD_PREFIX + "answer"
+    assert (sp.unk_id(), sp.eos_id(), sp.pad_id(), sp.bos_id()) == (vocab.unk, 1, 0, -1)
+    assert sp.is_control(vocab.eos) and sp.is_unknown(vocab.unk)
+    # another tokenizer is not word-level; a word-level one without an unknown token is refused
+    assert word_vocab(REGISTERED["smollm2-135m-instruct"].checkpoint()) is None
+    folder = tmp_path / "no-unk"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text('{"model": {"type": "WordLevel", "vocab": {"a": 0}}}')
+    with pytest.raises(ValueError, match="no unknown token"):
+        word_vocab(folder)
+
+
+@pytest.fixture(scope="module")
+def toy_f16(tmp_path_factory):
+    path = tmp_path_factory.mktemp("toy") / "toy-f16.gguf"
+    return path, export_gguf("toy", path, quant="F16")
+
+
+def test_toy_exports_with_its_own_words(toy, toy_f16):
+    from widthprune.deployment.equivalence import open_gguf, prompts_for
+    from widthprune.toy.world import biography, build_world, stream
+
+    model, tok = toy
+    path, result = toy_f16
+    assert result.vocabulary == "bert" and result.width == model.config.intermediate_size == 768
+    assert result.weights == sum(p.numel() for p in model.parameters())
+    reader = GGUFReader(path)
+    assert int(reader.fields["llama.feed_forward_length"].contents()) == 768
+    assert reader.fields["tokenizer.ggml.tokens"].contents()[tok.unk_token_id] == "<unk>"
+    # the English prompts are unknown words to the toy: the check asks the toy world instead
+    prompts = prompts_for(tok)
+    assert len(prompts) == 3 and all(p.startswith("question : ") for p in prompts)
+    verdict = check_gguf(path, model, tok)
+    assert verdict["passed"], verdict
+    assert [r["prompt"] for r in verdict["prompts"]] == list(prompts)
+    assert all(r["tokenizer_equal"] for r in verdict["prompts"])
+    # llama.cpp's own tokenizer splits the toy world's text as the toy does, word for word,
+    # with unknown words (a name that is not the world's) as the unknown token
+    rng, world = stream(0, "gguf-test"), build_world()
+    texts = [biography(rng, world) for _ in range(20)] + ["Zyxwv lives in Qqq , happily ."]
+    llm = open_gguf(path)
+    for text in texts:
+        ours = tok(text, add_special_tokens=False)["input_ids"]
+        assert list(llm.tokenize(text.encode(), add_bos=False, special=False)) == ours, text
+    assert tok.unk_token_id in ours
+    llm.close()
+
+
+def test_pruned_toy_exports_quantized(tmp_path, toy):
+    import copy
+
+    model, tok = toy
+    small = copy.deepcopy(model)
+    wp.prune(small, criterion="ppm", width=512)
+    f16 = tmp_path / "toy512-f16.gguf"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WidthWarning)  # hidden 192 and width 512: 32-blocks fit
+        result = export_gguf(small, tmp_path / "toy512.gguf", quant="Q8_0", tokenizer=tok,
+                             keep_f16=f16)  # fmt: skip
+    assert result.vocabulary == "bert" and result.width == 512
+    assert _types(tmp_path / "toy512.gguf")["ffn_down"] == {"Q8_0"}
+    assert {g["status"] for g in result.tensors} <= {"as asked", "F32 (1-D)"}
+    assert 8.0 < result.bits_per_weight < 9.0
+    verdict = check_gguf(f16, small, tok)
+    assert verdict["passed"] and all(r["tokenizer_equal"] for r in verdict["prompts"])
+    # the unpruned toy is another model: the check tells them apart
+    assert not check_gguf(f16, model, tok)["passed"]

@@ -498,7 +498,7 @@ def run_export_gguf(args) -> int:
     print(pd.DataFrame(result.tensors).to_string(index=False))
     print(
         f"{result.path}: {result.quant}, width {result.width}, {result.mib:.1f} MiB, "
-        f"{result.bits_per_weight:.2f} bits per weight"
+        f"{result.bits_per_weight:.2f} bits per weight, vocabulary {result.vocabulary!r}"
     )
     if check_dir is None:
         return 0

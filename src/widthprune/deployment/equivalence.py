@@ -17,13 +17,32 @@ import torch
 
 from .llamacpp import import_llama_cpp
 
-__all__ = ["PROMPTS", "check_gguf", "open_gguf"]
+__all__ = ["PROMPTS", "check_gguf", "open_gguf", "prompts_for"]
 
 PROMPTS = (
     "The capital of France is",
     "Here is a list of three colours: red,",
     "def add(a, b):\n    return",
 )
+
+
+def prompts_for(tokenizer) -> tuple[str, ...]:
+    """:data:`PROMPTS` where the tokenizer knows their words; else the toy world's questions.
+
+    A word-level tokenizer (the toy's) turns every word it lacks into its unknown token, so
+    the English prompts would compare little more than that token's continuations.
+    """
+    unk = tokenizer.unk_token_id
+    known = unk is None or all(
+        unk not in tokenizer(p, add_special_tokens=False)["input_ids"] for p in PROMPTS
+    )
+    if known:
+        return PROMPTS
+    from ..toy.world import build_world, knowledge_items
+
+    return tuple(item["question"] for item in knowledge_items(build_world())[:3])
+
+
 # Accepted logit difference, as a fraction of the largest logit's magnitude: about ten F16
 # rounding steps (2**-10); SmolLM2-135M's F16 file differs by 0.2 %, another model by 100 %.
 RTOL = 0.01
@@ -61,7 +80,7 @@ def check_gguf(
     model,
     tokenizer,
     *,
-    prompts: tuple[str, ...] = PROMPTS,
+    prompts: tuple[str, ...] | None = None,
     new_tokens: int = 12,
     threads: int = 2,
     rtol: float = RTOL,
@@ -72,7 +91,7 @@ def check_gguf(
         path: the GGUF file (F16: quantized files differ by design).
         model: the PyTorch model (evaluated in float32 on the CPU).
         tokenizer: its tokenizer; prompts are given to both as the same token ids.
-        prompts: texts to continue.
+        prompts: texts to continue (default: :func:`prompts_for` the tokenizer).
         new_tokens: greedy tokens per prompt.
         threads: llama.cpp CPU threads.
         rtol: accepted logit difference, as a fraction of the largest logit magnitude.
@@ -83,6 +102,7 @@ def check_gguf(
         max_abs_logit_difference, tokenizer_equal}]}``; tokenizer_equal: llama.cpp's own
         tokenizer gives the same ids as ``tokenizer`` (reported, not part of ``passed``).
     """
+    prompts = prompts_for(tokenizer) if prompts is None else tuple(prompts)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     longest = max(len(ids) for ids in encoded) + new_tokens
     llm = open_gguf(path, n_ctx=max(64, longest), threads=threads, logits_all=True)

@@ -7,6 +7,9 @@ the scheme cannot quantize fully, it warns (:class:`WidthWarning`) before any wo
 tensors and the nearest widths that quantize fully, or, with ``strict=True``, refuses. Then
 llama.cpp's converter writes an F16 GGUF, llama.cpp's quantizer writes the scheme, and the
 report reads back every tensor's type from the file written (:func:`read_tensor_types`).
+
+A word-level tokenizer (the toy's), which the converter cannot read, is carried as llama.cpp's
+WordPiece vocabulary with the same ids (:mod:`widthprune.deployment.vocab`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from .llamacpp import Scheme, convert_to_f16, converter_dir, get_scheme, quantize, row_status
 from .tensors import WIDTH_TENSOR, WidthWarning, check_plan, plan_tensors, read_tensor_types
+from .vocab import WordVocab, word_vocab, write_sentencepiece_stand_in, write_wordpiece_vocab
 
 __all__ = ["GGUFExport", "WidthWarning", "export_gguf", "quantize_gguf"]
 
@@ -38,6 +42,9 @@ class GGUFExport:
     tensors: list[dict]  # per (tensor kind, GGML type): tensors, row, elements, bytes, status
     plan: list[dict] = field(default_factory=list)  # the prediction made before any work
     seconds: dict = field(default_factory=dict)  # wall time of convert and quantize
+    # the file's vocabulary (tokenizer.ggml.model): "gpt2" (BPE), "llama" (SentencePiece) or
+    # "bert" (WordPiece, as a word-level tokenizer is carried)
+    vocabulary: str = ""
 
     @property
     def mib(self) -> float:
@@ -52,20 +59,39 @@ def _config(folder: Path) -> dict:
     return json.loads((folder / "config.json").read_text())
 
 
-def _check_tokenizer(folder: Path) -> None:
-    """Refuse a tokenizer llama.cpp's Llama converter cannot carry, before any work."""
+def _check_tokenizer(folder: Path) -> WordVocab | None:
+    """The word-level vocabulary to carry past the converter, ``None`` where the converter
+    writes the tokenizer itself; a tokenizer neither can carry is refused before any work."""
     if (folder / "tokenizer.model").is_file():
-        return
+        return None
     path = folder / "tokenizer.json"
     if not path.is_file():
         raise FileNotFoundError(f"{folder} holds no tokenizer (tokenizer.json or .model)")
     kind = json.loads(path.read_text()).get("model", {}).get("type")
+    if kind == "WordLevel":
+        return word_vocab(folder)
     if kind != "BPE":
         raise ValueError(
             f"the model's tokenizer is a {kind} tokenizer ({path}); llama.cpp's converter writes "
-            "SentencePiece (tokenizer.model) and BPE tokenizers only, so this model cannot "
-            "become a GGUF file"
+            "SentencePiece (tokenizer.model) and BPE tokenizers, and widthprune word-level ones, "
+            "so this model cannot become a GGUF file"
         )
+    return None
+
+
+# what the converter reads of a checkpoint whose vocabulary is written afterwards
+_WEIGHTS = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json")
+
+
+def _converter_input(folder: Path, vocab: WordVocab, work: Path) -> Path:
+    """A folder of links to the checkpoint's weights, with a stand-in SentencePiece file."""
+    staged = work / "converter-input"
+    staged.mkdir()
+    for pattern in _WEIGHTS:
+        for path in folder.glob(pattern):
+            (staged / path.name).symlink_to(path.resolve())
+    write_sentencepiece_stand_in(vocab, staged / "tokenizer.model")
+    return staged
 
 
 def _named_folder(name: str | os.PathLike) -> Path:
@@ -108,7 +134,8 @@ def export_gguf(
         threads: quantizer threads (0: one per core).
 
     Raises:
-        ValueError: unknown scheme; a tokenizer llama.cpp cannot carry; strict refusal.
+        ValueError: unknown scheme; a tokenizer llama.cpp cannot carry (SentencePiece, BPE
+            and word-level tokenizers are carried); strict refusal.
         FileExistsError: ``out`` exists and ``overwrite`` is False.
         FileNotFoundError: no checkpoint there; llama.cpp not installed (``make deploy``).
         RuntimeError: llama.cpp's converter or quantizer failed.
@@ -118,10 +145,11 @@ def export_gguf(
     for target in (out, keep_f16):
         if target is not None and Path(target).exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
+    vocab = None
     if isinstance(model_or_folder, (str, os.PathLike)):
         folder = _named_folder(model_or_folder)
         config = _config(folder)
-        _check_tokenizer(folder)
+        vocab = _check_tokenizer(folder)
     elif tokenizer is None:
         raise ValueError("export_gguf(model, ...) needs tokenizer= to write the GGUF's vocabulary")
     else:
@@ -136,10 +164,16 @@ def export_gguf(
             folder = work / "checkpoint"
             model_or_folder.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-            _check_tokenizer(folder)
+            vocab = _check_tokenizer(folder)
         t0 = time.perf_counter()
         f16 = work / "model-f16.gguf"
-        convert_to_f16(folder, f16)
+        if vocab is None:
+            convert_to_f16(folder, f16)
+        else:
+            converted = work / "model-f16-converter.gguf"
+            convert_to_f16(_converter_input(folder, vocab, work), converted)
+            write_wordpiece_vocab(converted, f16, vocab)
+            converted.unlink()
         t1 = time.perf_counter()
         written = f16
         if scheme.ftype is not None:
@@ -158,7 +192,10 @@ def export_gguf(
 
 def _describe(written: Path, scheme: Scheme, out: Path, plan: list[dict], seconds: dict):
     """The :class:`GGUFExport` of a written file, before it is renamed to ``out``."""
+    from gguf import GGUFReader
+
     tensors = read_tensor_types(written, scheme)
+    model_field = GGUFReader(written).fields.get("tokenizer.ggml.model")
     weights = sum(g["elements"] for g in tensors)
     width = next(g["row"] for g in tensors if g["kind"] == WIDTH_TENSOR)
     return GGUFExport(
@@ -171,6 +208,7 @@ def _describe(written: Path, scheme: Scheme, out: Path, plan: list[dict], second
         tensors=tensors,
         plan=plan,
         seconds=seconds,
+        vocabulary=model_field.contents() if model_field is not None else "",
     )
 
 
