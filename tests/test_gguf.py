@@ -232,6 +232,18 @@ def test_laptop_section_glues_the_recorded_measurements(tmp_path):
     assert float(names["gguf_q4_growth_w10"]) > 0 and names["gguf_f16_tensors_w10"] == "30"
     assert names["gguf_study_k"] == names["gguf_study_32"] == "'768'"
     assert names["gguf_llama_32"] == names["gguf_llama_256"] == "'4096'"
+    # the toy's subsection: its recorded sizes, and the rule checked on every unaligned width
+    toy = pd.read_csv(ROOT / "benchmarks" / "results" / "gguf_toy_cpu.csv")
+    toy_mib = toy.groupby(["quant", "width"])["file_mib"].first()
+    assert names["toy_gguf_w10"] == "692" and names["toy_gguf_w10_32"] == "672"
+    assert float(names["toy_gguf_Q8_0_w10_file_mib"]) == pytest.approx(toy_mib["Q8_0", 692])
+    assert float(names["toy_gguf_Q4_K_M_full_file_mib"]) == pytest.approx(toy_mib["Q4_K_M", 768])
+    study = toy[toy.kind == "study"].width.unique()
+    unaligned = [w for w in study if w % 32]
+    larger = sum(toy_mib["Q8_0", w] > toy_mib["Q8_0", w - w % 32] for w in unaligned)
+    assert names["toy_gguf_n_unaligned"] == str(len(unaligned)) == "5"
+    assert names["toy_gguf_n_larger"] == str(larger)
+    assert names["toy_gguf_study_32"] == "'384'" and names["toy_gguf_study_256"] == "'none'"
 
 
 # The toy: a word-level tokenizer, carried as llama.cpp's WordPiece vocabulary
