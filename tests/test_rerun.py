@@ -123,6 +123,20 @@ def test_sweep_resumes_from_the_store_and_always_has_a_baseline(tmp_path):
     assert "expansion_ratio = 3.0" in injected.source
 
 
+def test_a_sweep_of_instruction_tasks_alone_runs_chapter_four(tmp_path):
+    """No task with an "acc" metric: the chapter's exercise solutions use the first metric
+    with a standard error instead (this sweep once failed at every configuration)."""
+    config = SweepConfig(criteria=("ppm",), pcts=(0, 40), tasks="toy_instructions", limit=4,
+                         run="inst")  # fmt: skip
+    out = tmp_path / "gen"
+    kwargs = dict(notebooks=ROOT / "notebooks", out_dir=out, results_dir=tmp_path / "results")
+    outcomes = run_sweep(config, cwd=tmp_path, **kwargs)
+    assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
+    executed = nbformat.read(outcomes[1].notebook, as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "prompt_level_strict_acc" in text  # the metric the standard error was computed for
+
+
 def test_targets_of_one_width_run_once():
     # toy: hidden 192, width 768. 25 % and ratio 3.0 both give 576.
     config = SweepConfig(criteria=("ppm",), pcts=(0, 25, 25.0, 50))
