@@ -90,3 +90,58 @@ def test_the_rule_can_fail(run, changes):
     assert rm.pattern_at(unsure, scores).verdict.iloc[0] == "neither pattern"
     with pytest.raises(ValueError, match="no paired comparison"):
         rm.pattern_at(changes, scores, instruction="absent")
+
+
+def _template_run(n=200):
+    """Four configurations of one instruction task: unpruned and ppm 40 %, without and with
+    the chat template. The template makes 60 more items pass unpruned (none fail by it);
+    pruning changes nothing without the template and fails 50 items with it."""
+    base = [1.0] * 20 + [0.0] * (n - 20)
+    values = {
+        ("u", False): base,
+        ("u", True): [1.0] * 80 + [0.0] * (n - 80),
+        ("p", False): base,
+        ("p", True): [1.0] * 30 + [0.0] * (n - 30),
+    }
+    results, samples = [], []
+    for (point, template), scores in values.items():
+        config = f"{point}{int(template)}"
+        results.append({"config": config, "task": "real_instructions",
+                        "metric": "prompt_level_strict_acc", "filter": "none",
+                        "pruning_pct": 0.0 if point == "u" else 40.0,
+                        "criterion": None if point == "u" else "ppm",
+                        "chat_template": str(template)})  # fmt: skip
+        samples += [{"config": config, "task": "real_instructions", "doc_id": i, "filter": "none",
+                     "metric": "prompt_level_strict_acc", "value": v}
+                    for i, v in enumerate(scores)]  # fmt: skip
+    return pd.DataFrame(results), pd.DataFrame(samples)
+
+
+def test_template_effect_pairs_each_template_and_each_pruning():
+    from statsmodels.stats.multitest import multipletests
+
+    from widthprune.analysis.comparisons import compare_items
+
+    results, samples = _template_run()
+    table = rm.template_effect(results, samples, n_resamples=200).set_index(
+        ["comparison", "chat_template", "pruning_pct"]
+    )
+    assert len(table) == 4
+    unpruned = table.loc[("template", True, 0.0)]
+    assert unpruned.estimate == pytest.approx(0.3) and unpruned.base == pytest.approx(0.1)
+    assert (unpruned.b_better, unpruned.a_better) == (60, 0) and unpruned.change == "rises"
+    same = table.loc[("pruning", False, 40.0)]
+    assert same.estimate == same.ci_low == same.ci_high == 0 and same.change == "holds"
+    falls = table.loc[("pruning", True, 40.0)]
+    assert falls.estimate == pytest.approx(-0.25) and falls.change == "falls"
+    assert falls.base == pytest.approx(0.4) and falls.criterion == "ppm"
+    # each row is compare_items on the two configurations; Holm over the four
+    items = samples.assign(doc_id=samples.doc_id.astype(str))  # as headline_samples keys them
+    a, b = items[items.config == "u1"], items[items.config == "p1"]
+    direct = compare_items(a, b, n_resamples=200, family=4).iloc[0]
+    assert falls.p == direct.p and falls.ci_low == direct.ci_low
+    assert list(table.p_adj) == pytest.approx(list(multipletests(table.p, method="holm")[1]))
+    with pytest.raises(ValueError, match="not both"):
+        rm.template_effect(results[results.chat_template == "False"], samples)
+    with pytest.raises(ValueError, match="no results of real_ifbench"):
+        rm.template_effect(results, samples, task="real_ifbench")

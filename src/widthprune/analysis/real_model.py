@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.catalogue import SPREAD_GROUPS, analysed_metrics, task_info
-from .comparisons import compare_configs
+from .comparisons import compare_configs, compare_items
 
 __all__ = [
     "MARGIN",
@@ -31,6 +31,7 @@ __all__ = [
     "headline_samples",
     "paired_changes",
     "pattern_at",
+    "template_effect",
     "unpruned_scores",
 ]
 
@@ -208,3 +209,89 @@ def pattern_at(
         f"{instruction} holds (95 % interval of its change within ±{MARGIN:.2f}) or rises"
     )
     return out
+
+
+def _with_template(results: pd.DataFrame) -> pd.Series:
+    """The ``chat_template`` field of each row as a bool (a CSV store reads it back as text)."""
+    return results["chat_template"].astype(str).str.lower().isin(["true", "1"])
+
+
+def template_effect(
+    results: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    task: str = "real_instructions",
+    seed: int = 0,
+    n_resamples: int = 2000,
+    alpha: float = 0.05,
+    margin: float = MARGIN,
+) -> pd.DataFrame:
+    """The chat template against none, and pruning under each, on one instruction task.
+
+    The run holds its configurations twice, with prompts as they are (the study's way) and in
+    the model's chat template (the ``chat_template`` field of a configuration). The paired
+    per-item comparisons of the task's headline metric are:
+
+    - ``template``: with the template against without, at each pruning percentage (the
+      unpruned model first);
+    - ``pruning``: each pruned configuration against the unpruned one under the same template.
+
+    Their p values are Holm-adjusted together, and each change is read by
+    :func:`classify_change` ("rises" for the template means it helps).
+
+    Returns:
+        One row per comparison: comparison, chat_template (the template of a pruning row; of
+        the template rows, True), criterion, pruning_pct, base (the score compared against),
+        estimate, ci_low, ci_high, p, p_adj, reject, change, n, a_better and b_better.
+
+    Raises:
+        ValueError: the run lacks the task, or holds it under one template only.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    configs = results[results["task"] == task].drop_duplicates("config").copy()
+    if configs.empty:
+        raise ValueError(f"the run has no results of {task}")
+    configs["template"] = _with_template(configs).to_numpy()
+    if configs["template"].nunique() != 2:
+        raise ValueError(f"{task} was evaluated with the chat template or without it, not both")
+    configs["pct"] = configs["pruning_pct"].fillna(0).round(6)
+    items = headline_samples(samples, [task])
+    items = items[items["task"] == task]
+    by = {c: part for c, part in items.groupby("config")}
+    meta = configs.set_index("config")
+
+    pairs = []  # (comparison, a, b): b against a
+    for _, part in configs.groupby("pct", sort=True):
+        for _, same in part.groupby(part["criterion"].fillna(""), sort=True):
+            flags = dict(zip(same["template"], same["config"], strict=True))
+            if len(flags) == 2:
+                pairs.append(("template", flags[False], flags[True]))
+    for template, part in configs.groupby("template", sort=True):
+        base = part.loc[part["pct"] == 0, "config"]
+        if len(base) != 1:
+            raise ValueError(f"need one unpruned configuration with chat_template={template}")
+        for config in part.loc[part["pct"] != 0, "config"]:
+            pairs.append(("pruning", base.iloc[0], config))
+
+    rows = []
+    for comparison, a, b in pairs:
+        row = compare_items(
+            by[a], by[b], seed=seed, n_resamples=n_resamples, family=len(pairs), alpha=alpha
+        ).iloc[0]
+        pruned = b if comparison == "pruning" else a
+        rows.append(
+            {
+                "comparison": comparison,
+                "chat_template": bool(meta.loc[b, "template"]),
+                "criterion": meta.loc[pruned, "criterion"],
+                "pruning_pct": float(meta.loc[pruned, "pct"]),
+                "base": float(by[a]["value"].mean()),
+                **row.drop(["task"]).to_dict(),
+            }
+        )
+    table = pd.DataFrame(rows)
+    reject, p_adj, _, _ = multipletests(table["p"], alpha=alpha, method="holm")
+    table["p_adj"], table["reject"] = p_adj, reject
+    table["change"] = [classify_change(r, margin=margin) for _, r in table.iterrows()]
+    return table
