@@ -296,3 +296,18 @@ def test_real_model_chapter_reads_a_smollm2_sweep_and_the_recorded_run(tmp_path)
     assert names["v_verdict"]["text/markdown"] == "**the study's pattern**"
     assert names["rec_pcts"]["text/markdown"] == "0 % and 40 %"
     assert float(names["base_inst"]["text/plain"]) == pytest.approx(49 / 528)
+    # the chat-template section: the recorded CPU run, read with its template field varied
+    from widthprune.analysis import real_model
+    from widthprune.analysis.recorded import recorded_run
+
+    results, samples = recorded_run("smollm2-chat-cpu", vary=("chat_template",))
+    table = real_model.template_effect(results, samples, task="real_instructions_brief",
+                                       n_resamples=200)  # fmt: skip
+    pruning = table[table.comparison == "pruning"].set_index("chat_template")
+    unpruned = table[(table.comparison == "template") & (table.pruning_pct == 0)].iloc[0]
+    assert float(names["chat_t_d"]["text/plain"]) == pytest.approx(unpruned.estimate)
+    assert float(names["chat_p_tmpl_d"]["text/plain"]) == pytest.approx(pruning.loc[True].estimate)
+    assert names["chat_p_tmpl_reading"]["text/markdown"] == f"*{pruning.loc[True].change}*"
+    assert names["chat_n"]["text/plain"] == "280"
+    with pytest.raises(ValueError, match="chat_template"):  # without vary, the run is refused
+        recorded_run("smollm2-chat-cpu")

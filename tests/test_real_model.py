@@ -145,3 +145,20 @@ def test_template_effect_pairs_each_template_and_each_pruning():
         rm.template_effect(results[results.chat_template == "False"], samples)
     with pytest.raises(ValueError, match="no results of real_ifbench"):
         rm.template_effect(results, samples, task="real_ifbench")
+
+
+def test_a_run_varied_on_purpose_is_read_only_when_named():
+    from widthprune.analysis.recorded import RECORDED_DIR
+    from widthprune.analysis.runs import check_comparable
+
+    results = pd.read_csv(RECORDED_DIR / "smollm2-chat-cpu" / "results.csv")
+    with pytest.raises(ValueError, match=r"chat_template: \['False', 'True'\]"):
+        check_comparable(results)
+    assert check_comparable(results, vary=("chat_template",)) is results
+    with pytest.raises(ValueError, match="not compared: \\['width'\\]"):
+        check_comparable(results, vary=("width",))
+    # varying one field does not let another one slip through
+    first = results.config_id.iloc[0]
+    other = results.assign(limit=[100 if c == first else 280 for c in results.config_id])
+    with pytest.raises(ValueError, match="limit"):
+        check_comparable(other, vary=("chat_template",))

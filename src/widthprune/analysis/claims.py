@@ -264,7 +264,11 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
 
 
 def pair_run(
-    results: pd.DataFrame, samples: pd.DataFrame, run: str = "the run"
+    results: pd.DataFrame,
+    samples: pd.DataFrame,
+    run: str = "the run",
+    *,
+    vary: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A sweep's results and samples (as the store loads them) in the form the analysis takes.
 
@@ -277,10 +281,13 @@ def pair_run(
         (results, samples): long results with a ``config`` column (the configuration id), and
         per-item samples (config, task, doc_id, metric, value).
 
+    ``vary`` names fields the run varies on purpose (see
+    :func:`~widthprune.analysis.runs.check_comparable`).
+
     Raises:
         ValueError: configurations that cannot be compared, or no unpruned configuration.
     """
-    check_comparable(results)
+    check_comparable(results, vary=vary)
     results = results.rename(columns={"config_id": "config"})
     base = results[results["criterion"].isna()]
     if base.empty:

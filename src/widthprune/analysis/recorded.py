@@ -80,6 +80,9 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary write would leave it, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -105,17 +108,20 @@ def _folder(name: str | os.PathLike) -> Path:
     return folder
 
 
-def recorded_run(name: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+def recorded_run(
+    name: str | os.PathLike, *, vary: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A recorded run's (results, samples), as :func:`~widthprune.analysis.claims.pair_run`.
 
     Args:
         name: a recorded run of the package (:func:`recorded_runs`) or a folder that
             :func:`export_run` wrote.
+        vary: fields the run varies on purpose, e.g. ``("chat_template",)``.
     """
     folder = _folder(name)
     results = pd.read_csv(folder / "results.csv", keep_default_na=False, na_values=[""])
     samples = pd.read_csv(folder / "samples.csv.gz", keep_default_na=False, na_values=[""])
-    return pair_run(results, samples, f"recorded run {str(name)!r}")
+    return pair_run(results, samples, f"recorded run {str(name)!r}", vary=vary)
 
 
 def recorded_provenance(name: str | os.PathLike) -> dict:

@@ -34,11 +34,14 @@ def _distinct(column: pd.Series) -> list:
     return sorted({"None" if pd.isna(v) else str(v) for v in column}, key=str)
 
 
-def check_comparable(results: pd.DataFrame) -> pd.DataFrame:
+def check_comparable(results: pd.DataFrame, *, vary: tuple[str, ...] = ()) -> pd.DataFrame:
     """Return ``results`` if its configurations differ only in model, criterion and width.
 
     Args:
         results: :func:`widthprune.load_results` of one run.
+        vary: fields of :data:`MUST_MATCH` the run varies on purpose (a run asked once without
+            and once with the chat template); the analysis that reads it must compare
+            configurations only within one value of each.
 
     Raises:
         ValueError: naming each field that differs, with its values, and what to do.
@@ -46,8 +49,13 @@ def check_comparable(results: pd.DataFrame) -> pd.DataFrame:
     if results.empty:
         raise ValueError("The run holds no complete result")
     configs = results.drop_duplicates("config_id")
+    unknown = set(vary) - set(MUST_MATCH)
+    if unknown:
+        raise ValueError(f"vary names fields that are not compared: {sorted(unknown)}")
     problems = []
     for name in MUST_MATCH:
+        if name in vary:
+            continue
         if name in configs and configs[name].nunique(dropna=False) > 1:
             problems.append(f"{name}: {_distinct(configs[name])}")
     for model, group in configs.groupby("model") if "model_fingerprint" in configs else ():
