@@ -194,8 +194,9 @@ def _describe(written: Path, scheme: Scheme, out: Path, plan: list[dict], second
     """The :class:`GGUFExport` of a written file, before it is renamed to ``out``."""
     from gguf import GGUFReader
 
-    tensors = read_tensor_types(written, scheme)
-    model_field = GGUFReader(written).fields.get("tokenizer.ggml.model")
+    reader = GGUFReader(written)  # parsed once: its tensors and its vocabulary's model
+    tensors = read_tensor_types(reader, scheme)
+    model_field = reader.fields.get("tokenizer.ggml.model")
     weights = sum(g["elements"] for g in tensors)
     width = next(g["row"] for g in tensors if g["kind"] == WIDTH_TENSOR)
     return GGUFExport(

@@ -8,7 +8,6 @@ types of a written GGUF file.
 
 from __future__ import annotations
 
-import os
 import warnings
 
 from .llamacpp import Scheme, row_status
@@ -80,16 +79,21 @@ def _kind(name: str) -> str:
     return parts[2] if parts[0] == "blk" else parts[0]
 
 
-def read_tensor_types(path: str | os.PathLike, scheme: Scheme) -> list[dict]:
+def read_tensor_types(gguf_file, scheme: Scheme) -> list[dict]:
     """Per (tensor kind, GGML type) of a GGUF file: count, row, elements, bytes, status.
+
+    Args:
+        gguf_file: the file's path, or a ``gguf.GGUFReader`` already open on it.
+        scheme: the quantization asked for.
 
     status: "as asked", "fallback", "F16" (2-D tensors left unquantized) or "F32 (1-D)"
     (norms, which llama.cpp never quantizes); reason: the row length that decided it.
     """
     from gguf import GGUFReader
 
+    reader = gguf_file if isinstance(gguf_file, GGUFReader) else GGUFReader(gguf_file)
     groups: dict[tuple[str, str, int], dict] = {}
-    for t in GGUFReader(path).tensors:
+    for t in reader.tensors:
         kind, dtype, row = _kind(t.name), t.tensor_type.name, int(t.shape[0])
         g = groups.setdefault(
             (kind, dtype, row),
