@@ -457,7 +457,7 @@ def add_export_gguf(sub) -> None:
         "llama.cpp's quantizer; report what each tensor type became, the file size and bits per "
         "weight. Needs `make deploy`.",
     )
-    p.add_argument("model", help='a checkpoint folder or a packaged model name ("toy" is refused)')
+    p.add_argument("model", help='a checkpoint folder or a packaged model name ("toy" too)')
     p.add_argument("--out", type=Path, required=True, help="the GGUF file to write")
     p.add_argument("--quant", default="Q4_K_M", help="F16, Q8_0, Q4_0, Q4_K_M, Q5_K_M or Q6_K")
     p.add_argument("--strict", action="store_true", help="refuse a width not fully quantized")

@@ -41,9 +41,7 @@ def root_favicon(app, exception) -> None:
         return
     if "://" in str(favicon):
         return  # an icon on another host: the pages link to it, the root needs none
-    source = Path(app.outdir) / "_static" / Path(favicon).name
-    if not source.is_file():
-        source = Path(app.confdir) / favicon
+    source = Path(app.confdir) / favicon  # an absolute path stays as it is
     target = Path(app.outdir) / "favicon.ico"
     if source.suffix.lower() == ".ico":
         target.write_bytes(source.read_bytes())
