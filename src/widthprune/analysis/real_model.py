@@ -33,6 +33,7 @@ __all__ = [
     "pattern_at",
     "template_effect",
     "unpruned_scores",
+    "uses_template",
 ]
 
 MARGIN = 0.05  # how close to zero an interval must stay for a score to "hold"
@@ -211,7 +212,7 @@ def pattern_at(
     return out
 
 
-def _with_template(results: pd.DataFrame) -> pd.Series:
+def uses_template(results: pd.DataFrame) -> pd.Series:
     """The ``chat_template`` field of each row as a bool (a CSV store reads it back as text)."""
     return results["chat_template"].astype(str).str.lower().isin(["true", "1"])
 
@@ -252,7 +253,7 @@ def template_effect(
     configs = results[results["task"] == task].drop_duplicates("config").copy()
     if configs.empty:
         raise ValueError(f"the run has no results of {task}")
-    configs["template"] = _with_template(configs).to_numpy()
+    configs["template"] = uses_template(configs).to_numpy()
     if configs["template"].nunique() != 2:
         raise ValueError(f"{task} was evaluated with the chat template or without it, not both")
     configs["pct"] = configs["pruning_pct"].fillna(0).round(6)
