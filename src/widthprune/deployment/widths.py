@@ -120,13 +120,14 @@ def measure_width(
     return pd.DataFrame(out)
 
 
-def measure_widths(model_name: str, widths, **settings) -> pd.DataFrame:
+def measure_widths(model_name: str, widths=None, **settings) -> pd.DataFrame:
     """:func:`measure_width` for each of ``widths`` of a named model, in a temporary folder.
 
     Args:
         model_name: a name or folder :func:`widthprune.load` reads.
         widths: MLP widths; each is labelled as :func:`planned_widths` labels the study's
             percentages (10..60) and their alignments to 32, 64, 128 and 256, else "other".
+            None: every planned width, widest first.
         **settings: keyword arguments of :func:`measure_width`.
     """
     from tqdm.auto import tqdm
@@ -137,6 +138,7 @@ def measure_widths(model_name: str, widths, **settings) -> pd.DataFrame:
     model = model.float()
     plan = planned_widths(model.config, [p for p in STUDY_PCTS if p], (32, 64, 128, 256))
     known = {r["width"]: r for r in plan}
+    widths = list(known) if widths is None else widths
     frames = []
     with tempfile.TemporaryDirectory(prefix="gguf-widths-") as work:
         for width in tqdm(widths, desc="widths"):
