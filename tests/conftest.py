@@ -13,11 +13,17 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
-def make_tiny_llama(seed: int = 0, *, intermediate_size: int = 37, bias: bool = False):
-    """hidden 32, intermediate 37, 2 layers, 4 query / 2 key-value heads, float32, seeded."""
+def make_tiny_llama(
+    seed: int = 0, *, intermediate_size: int = 37, bias: bool = False, std: float = 0.2, **config
+):
+    """hidden 32, intermediate 37, 2 layers, 4 query / 2 key-value heads, float32, seeded.
+
+    ``config`` overrides LlamaConfig fields (another vocabulary or hidden size); matrices and
+    biases are drawn with standard deviation ``std``.
+    """
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
+    fields = dict(
         vocab_size=61,
         hidden_size=32,
         intermediate_size=intermediate_size,
@@ -33,13 +39,11 @@ def make_tiny_llama(seed: int = 0, *, intermediate_size: int = 37, bias: bool = 
         pad_token_id=0,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(LlamaConfig(**{**fields, **config})).eval()
     with torch.no_grad():  # default init is too small to make neurons differ much
         for name, p in model.named_parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.2)
-            elif "bias" in name:
-                p.normal_(0.0, 0.2)
+            if p.ndim == 2 or "bias" in name:
+                p.normal_(0.0, std)
     return model
 
 

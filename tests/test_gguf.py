@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-import torch
+from conftest import make_tiny_llama
 from gguf import GGUFReader
 
 import widthprune as wp
@@ -29,28 +29,10 @@ def tokenizer():
 
 
 def make_model(seed: int = 0, width: int = WIDTH):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=HIDDEN,
-        intermediate_size=width,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():  # larger than the default init, so that logits separate tokens
-        for p in model.parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.1)
-    return model
+    """A tiny Llama with SmolLM2's vocabulary, hidden 64; larger than the default init, so that
+    logits separate tokens."""
+    shape = dict(vocab_size=49152, hidden_size=HIDDEN, head_dim=16, max_position_embeddings=256)
+    return make_tiny_llama(seed, intermediate_size=width, std=0.1, pad_token_id=None, **shape)
 
 
 def pruned(width: int):
