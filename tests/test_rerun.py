@@ -219,6 +219,7 @@ def test_same_configuration_same_id_from_every_entry_point(tmp_path):
         device="cpu",
         batch_size="auto",
         include_path=[],
+        engine="fast",
     )
     from argparse import Namespace
 
@@ -261,16 +262,18 @@ def test_sweep_validates_before_running_anything(tmp_path, capsys):
     assert history == [{"note": "earlier"}]  # refused sweeps record nothing and erase nothing
 
 
-def test_a_failing_point_is_recorded_and_the_others_run(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    source = nbformat.read(ROOT / "notebooks" / "04_evaluate.ipynb", as_version=4)
-    nb = nbformat.v4.new_notebook(metadata=source.metadata)
-    param = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
-    nb.cells = [param, nbformat.v4.new_code_cell("assert criterion != 'ppm', 'ppm breaks'")]
-    nbformat.write(nb, notebooks / "04_evaluate.ipynb")
-    config = SweepConfig(criteria=("ppm", "l2"), pcts=(50,), run="f")
-    outcomes = run_sweep(config, notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
+def test_a_failing_point_is_recorded_and_the_others_run(tmp_path, monkeypatch):
+    real = experiment.run_config
+
+    def run_config(config, **kwargs):
+        if config.criterion == "ppm":
+            raise RuntimeError("ppm breaks")
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(experiment, "run_config", run_config)
+    config = SweepConfig(criteria=("ppm", "l2"), pcts=(50,), limit=2, run="f")
+    kwargs = dict(notebooks=ROOT / "notebooks", out_dir=tmp_path / "gen", cwd=tmp_path)
+    outcomes = run_sweep(config, results_dir=tmp_path / "results", reports=False, **kwargs)
     assert [(o.config.label, o.status) for o in outcomes] == [
         ("baseline", "done"),
         ("ppm-pct50", "failed"),
@@ -278,7 +281,43 @@ def test_a_failing_point_is_recorded_and_the_others_run(tmp_path):
     ]
     failed = outcomes[1]
     assert "ppm breaks" in failed.error and "ppm breaks" in failed.log.read_text()
+    assert not store.is_complete(store.result_folder(failed.config, "f", tmp_path / "results"))
     assert not list((tmp_path / "gen" / "f").glob(".*.partial.ipynb"))
+
+
+def test_a_failing_report_leaves_its_stored_result_done(tmp_path):
+    """A configuration is done when its result is stored; chapter 4's report of it is a separate
+    product, whose failure is reported as such."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    source = nbformat.read(ROOT / "notebooks" / "04_evaluate.ipynb", as_version=4)
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    param = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
+    nb.cells = [param, nbformat.v4.new_code_cell("assert criterion != 'ppm', 'ppm breaks'")]
+    nbformat.write(nb, notebooks / "04_evaluate.ipynb")
+    config = SweepConfig(criteria=("ppm", "l2"), pcts=(50,), limit=2, run="f")
+    results = tmp_path / "results"
+    kwargs = dict(notebooks=notebooks, out_dir=tmp_path / "gen", cwd=tmp_path)
+    outcomes = run_sweep(config, results_dir=results, **kwargs)
+    assert [o.status for o in outcomes] == ["done", "done", "done"]
+    assert [bool(o.report_error) for o in outcomes] == [False, True, False]
+    assert "ppm breaks" in outcomes[1].report_error
+    assert all(store.is_complete(store.result_folder(o.config, "f", results)) for o in outcomes)
+    # the stored point is not run again; its missing report is written when it can be
+    again = run_sweep(config, results_dir=results, **kwargs)
+    assert [o.status for o in again] == ["stored", "done", "stored"]
+
+
+def test_a_perplexity_only_sweep_is_done_when_stored(tmp_path, monkeypatch, capsys):
+    """`widthprune sweep --criteria ppm --pcts 0 50 --tasks toy_perplexity --limit 3 --run r`
+    once reported both stored configurations FAILED, from an exercise cell of chapter 4."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "--criteria", "ppm", "--pcts", "0", "50", "--tasks", "toy_perplexity"]
+    argv += ["--limit", "3", "--run", "r", "--no-reports"]
+    assert main(argv) == 0
+    assert "2 configurations, 0 already stored, 2 run now, 0 failed" in capsys.readouterr().out
+    results = wp.load_results("r", tmp_path / "results")
+    assert sorted(results["label"].unique()) == ["baseline", "ppm-pct50"]
 
 
 # 8. Plain user errors: one line, exit 2, no traceback.

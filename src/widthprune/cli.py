@@ -52,6 +52,13 @@ def _add_task_arguments(p) -> None:
     p.add_argument("--num-fewshot", type=int, default=None, help="shots for every task")
     p.add_argument("--limit", type=float, default=None, help="items per task (or fraction < 1)")
     p.add_argument("--chat-template", action="store_true", help="prompts in the chat template")
+    p.add_argument(
+        "--engine",
+        choices=["fast", "lm-eval"],
+        default="fast",
+        help="fast: greedy answers on a static cache (a CUDA graph on a GPU), GPU batches sized "
+        "to memory (default); lm-eval: lm-eval's own Hugging Face model class as it is",
+    )
 
 
 def add_prune(sub) -> None:
@@ -108,10 +115,11 @@ def run_prune(args) -> int:
 def add_sweep(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="evaluate every (model, criterion, pct or ratio) by running chapter 4",
-        description="Run the evaluation chapter once per configuration with papermill, storing "
-        "results under RESULTS_DIR/<run>/ and executed notebooks under "
-        "book/generated/sweep/<run>/. Every input is checked first; each model's unpruned "
+        help="evaluate every (model, criterion, pct or ratio) and store its result",
+        description="Evaluate each configuration (in one process with the inline executor, "
+        "which loads each model once), store its result under RESULTS_DIR/<run>/, then "
+        "write chapter 4's report of it under book/generated/sweep/<run>/ (unless "
+        "--no-reports). Every input is checked first; each model's unpruned "
         "baseline is always included; what the store holds complete is not run again; a "
         "failing configuration is reported and the others still run (exit status 1).",
     )
@@ -131,6 +139,14 @@ def add_sweep(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibration", default=None, help="activation criteria's text")
     p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
+    p.add_argument(
+        "--no-reports",
+        dest="reports",
+        action="store_false",
+        help="store the results only, without chapter 4's report of each configuration "
+        "(a configuration is done when its result is stored; the reports take a notebook "
+        "kernel each)",
+    )
     p.add_argument(
         "--status",
         metavar="RUN",
@@ -212,8 +228,11 @@ def run_sweep_command(args) -> int:
         seed=args.seed,
         calibration=args.calibration,
         batch_size=args.batch_size,
+        engine=args.engine,
     )
-    outcomes = run_sweep(config, results_dir=args.results_dir, executor=executor)
+    outcomes = run_sweep(
+        config, results_dir=args.results_dir, executor=executor, reports=args.reports
+    )
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "done", "failed")}
     print(
@@ -349,6 +368,7 @@ def evaluate_config_from(args):
         device=args.device,
         batch_size=args.batch_size,
         include_path=tuple(args.include_path),
+        engine=args.engine,
     )
 
 

@@ -131,6 +131,7 @@ class EvalConfig:
     device: str = "cpu"  # where the model runs
     batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size (int or "auto")
     include_path: tuple[str, ...] = ()  # extra folders of task YAMLs
+    engine: str = "fast"  # "fast" (greedy answers on a static cache) or "lm-eval" (its HFLM)
 
     def __post_init__(self):
         def put(name, value):
@@ -198,6 +199,10 @@ class EvalConfig:
             raise ValueError(f"expansion_ratio must be > 0, got {self.expansion_ratio:g}")
         if self.rounding not in ("floor", "nearest"):
             raise ValueError(f"rounding must be 'floor' or 'nearest', got {self.rounding!r}")
+        from .evaluation.catalogue import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.criterion is not None:

@@ -120,26 +120,35 @@ class ExecutorConfig:
 
 
 def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) -> dict:
-    """Run chapter 4 for one configuration into the shared results store: every executor's job.
+    """Evaluate one configuration into the shared results store, then report it: every job.
+
+    The configuration is done when its result is stored (:func:`~widthprune.experiment.
+    evaluate_config`, in this process, keeping the unpruned model for the next point); chapter
+    4's report of it (``paths["output"]``) comes after, and its failure is returned as
+    ``report_error``, never raised.
 
     Args:
         point: the :class:`~widthprune.config.EvalConfig` as a dict of plain values.
         run: the results run (``<results_dir>/<run>/<config id>/``).
-        paths: ``source`` (the chapter), ``output`` (the executed notebook), ``results_dir``,
-            ``cwd`` and optionally ``threads`` (CPU threads of this job).
+        paths: ``source`` (the chapter), ``output`` (its report), ``report`` (whether to
+            write it; default yes), ``results_dir``, ``cwd`` and optionally ``threads`` (CPU
+            threads of this job).
         config_id: the id the sweep computed; a host that computes another one (other package
             versions, other model files) refuses to run rather than store it elsewhere.
 
     Returns:
-        ``notebook``, ``host``, ``gpus`` (the job's CUDA_VISIBLE_DEVICES) and ``seconds``.
+        ``notebook``, ``report_error``, ``host``, ``gpus`` (the job's CUDA_VISIBLE_DEVICES)
+        and ``seconds``.
     """
     import json
 
     from .chapters.runner import run_notebook
     from .config import EvalConfig
+    from .experiment import evaluate_config
 
     t0 = time.perf_counter()
-    if config_id is not None and EvalConfig(**point).config_id != config_id:
+    config = EvalConfig(**point)
+    if config_id is not None and config.config_id != config_id:
         raise RuntimeError(
             f"{platform.node()} computes another id than {config_id} for this configuration: "
             "its package versions or model files differ from the submitting host's"
@@ -147,16 +156,33 @@ def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) 
     threads = os.environ.get("SLURM_CPUS_PER_TASK") or paths.get("threads")
     if threads and "OMP_NUM_THREADS" not in os.environ:  # the kernel inherits it
         os.environ["OMP_NUM_THREADS"] = str(threads)
-    # papermill writes parameters as Python literals but turns tuples into strings
-    parameters = json.loads(json.dumps({**point, "run": run}))
-    parameters["results_dir"] = str(paths["results_dir"])
-    run_notebook(paths["source"], paths["output"], parameters, cwd=paths["cwd"])
+        _set_threads(int(threads))
+    evaluate_config(config, run, paths["results_dir"], keep_model=True)
+    report_error = ""
+    if paths.get("report", True):
+        # papermill writes parameters as Python literals but turns tuples into strings
+        parameters = json.loads(json.dumps({**point, "run": run}))
+        parameters["results_dir"] = str(paths["results_dir"])
+        try:
+            run_notebook(paths["source"], paths["output"], parameters, cwd=paths["cwd"])
+        except Exception as err:  # the result is stored: the report alone failed
+            report_error = (str(err).strip().splitlines() or [type(err).__name__])[-1]
     return {
-        "notebook": str(paths["output"]),
+        "notebook": paths["output"] if paths.get("report", True) else None,
+        "report_error": report_error,
         "host": platform.node(),
         "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _set_threads(threads: int) -> None:
+    """This process's torch threads, where torch is already imported (the job's own process)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -182,14 +208,16 @@ def run_inline(tasks: list[JobTask], record: jobs.JobsRecord, bar) -> dict[str, 
         record.update(task.key, state="running", submitted=jobs.now())
         output = Path(task.paths["output"])
         try:
-            run_point(*task.args)
+            done = run_point(*task.args)
         except Exception as err:  # the point failed: keep going, say so at the end
             log = output.with_name(f"{output.stem}.error.txt")
             log.write_text("".join(traceback.format_exception(err)))
             last = (str(err).strip().splitlines() or [type(err).__name__])[-1]
             outcomes[task.key] = {"state": "failed", "error": last, "log": str(log)}
         else:
+            report = done["report_error"]
             outcomes[task.key] = {"state": "done", "error": "", "log": None}
+            outcomes[task.key]["report_error"] = report
         record.update(task.key, **outcomes[task.key], finished=jobs.now())
         bar.update(1)
     return outcomes

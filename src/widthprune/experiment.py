@@ -6,6 +6,7 @@ back; otherwise it is run under the store's lock and written atomically.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import platform
@@ -18,7 +19,28 @@ from .evaluation.harness import EvalResult, evaluate
 from .models import load
 from .pruning import prune
 
-__all__ = ["evaluate_config", "prune_as_configured", "run_config"]
+__all__ = ["evaluate_config", "forget_models", "prune_as_configured", "run_config"]
+
+# The unpruned model a process keeps between configurations when asked to (a sweep's points
+# in one process): {(model, dtype, device): (model, tokenizer)}, one entry at most.
+_KEPT: dict[tuple[str, str, str], tuple] = {}
+
+
+def _load(config: EvalConfig, keep: bool):
+    """The configuration's unpruned model: loaded, or a copy of the one this process kept."""
+    if not keep:
+        return load(config.model, dtype=config.torch_dtype, device=config.device)
+    key = (config.model, config.dtype, config.device)
+    if key not in _KEPT:
+        _KEPT.clear()  # one model at a time: a sweep of several models frees the last one
+        _KEPT[key] = load(config.model, dtype=config.torch_dtype, device=config.device)
+    model, tokenizer = _KEPT[key]
+    return copy.deepcopy(model), tokenizer
+
+
+def forget_models() -> None:
+    """Drop the unpruned model kept by ``evaluate_config(..., keep_model=True)``."""
+    _KEPT.clear()
 
 
 def prune_as_configured(model, tokenizer, config: EvalConfig):
@@ -46,12 +68,17 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
     )
 
 
-def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
-    """Load, prune and evaluate; returns the result and its provenance."""
+def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalResult, dict]:
+    """Load, prune and evaluate; returns the result and its provenance.
+
+    Args:
+        keep_model: keep the unpruned model in this process and prune a copy of it, so that
+            the next configuration of the same model, dtype and device skips the load.
+    """
     import torch
 
     t0 = time.perf_counter()
-    model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
+    model, tok = _load(config, keep_model)
     original_width = model.config.intermediate_size
     t1 = time.perf_counter()
     report = None
@@ -69,6 +96,7 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
         seed=config.seed,
         include_path=config.include_path,
         apply_chat_template=config.chat_template,
+        engine=config.engine,
     )
     t3 = time.perf_counter()
     device = next(model.parameters()).device
@@ -92,7 +120,11 @@ def run_config(config: EvalConfig) -> tuple[EvalResult, dict]:
 
 
 def evaluate_config(
-    config: EvalConfig, run: str = "default", root: str | os.PathLike = "results"
+    config: EvalConfig,
+    run: str = "default",
+    root: str | os.PathLike = "results",
+    *,
+    keep_model: bool = False,
 ) -> EvalResult:
     """Evaluate one configuration and store it, or return the stored result if complete.
 
@@ -100,6 +132,7 @@ def evaluate_config(
         config: what to load, prune and evaluate.
         run: a name grouping configurations (one sweep, one chapter).
         root: the results folder.
+        keep_model: see :func:`run_config` (a sweep's points in one process).
 
     Returns:
         The :class:`EvalResult`, fresh or read back from ``<root>/<run>/<config id>/``.
@@ -113,7 +146,7 @@ def evaluate_config(
         if store.is_complete(folder):  # another process finished it while we waited
             return store.read(folder)
         store.clear_stale(folder)
-        result, provenance = run_config(config)
+        result, provenance = run_config(config, keep_model=keep_model)
         if provenance["width"] != identity["config"]["width"]:
             raise RuntimeError(
                 f"{config.label}: evaluated width {provenance['width']} differs from the width "

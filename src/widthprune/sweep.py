@@ -1,13 +1,14 @@
-"""Sweeps: a list of run configurations, each evaluated by executing chapter 4.
+"""Sweeps: a list of run configurations, each evaluated and stored, then reported by chapter 4.
 
 A :class:`SweepConfig` is the product models x criteria x (pruning percentages or expansion
 ratios); :meth:`SweepConfig.points` turns it into :class:`~widthprune.config.EvalConfig`
 objects, always with each model's unpruned baseline, and with targets that give the same
 width run once. Every input is checked before the first point runs. Whether a point is done is
-decided by the results store alone (a complete, verified result); the executed notebook beside
-the book is its record. A failing point is logged and the others still run. Where the points run
-is the executor's business (:mod:`widthprune.executors`: this process, jobs on this host, or a
-Slurm job array); the run folder's ``jobs.json`` says where each one stands
+decided by the results store alone (a complete, verified result); chapter 4 executed on it
+beside the book is its report, a separate product whose failure is reported as such and never
+marks a stored result failed. A failing point is logged and the others still run. Where the
+points run is the executor's business (:mod:`widthprune.executors`: this process, jobs on this
+host, or a Slurm job array); the run folder's ``jobs.json`` says where each one stands
 (:mod:`widthprune.jobs`).
 """
 
@@ -51,6 +52,7 @@ class SweepConfig:
     seed: int = 0  # seed of evaluation and of the random criterion
     calibration: str | None = None  # activation criteria's text (None: the model's default)
     batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size
+    engine: str = "fast"  # how requests are computed: "fast" or "lm-eval"
 
     def __post_init__(self):
         if self.pcts is not None and self.ratios is not None:
@@ -76,6 +78,7 @@ class SweepConfig:
             dtype=self.dtype,
             device=self.device,
             batch_size=self.batch_size,
+            engine=self.engine,
         )
 
     def points(self) -> list[EvalConfig]:
@@ -173,6 +176,7 @@ class PointOutcome:
     log: Path | None = None  # the error's text, for a failed point (a job's: its stderr)
     error: str = ""  # its last line
     job_id: str | None = None  # the job that ran it (local or slurm executor)
+    report_error: str = ""  # why chapter 4's report of a stored result failed, if it did
 
     def to_dict(self) -> dict:
         return {
@@ -184,6 +188,7 @@ class PointOutcome:
             "log": str(self.log) if self.log else None,
             "error": self.error,
             "job_id": self.job_id,
+            "report_error": self.report_error,
         }
 
 
@@ -215,12 +220,15 @@ def run_sweep(
     results_dir: str | os.PathLike = "results",
     cwd: str | os.PathLike = ".",
     executor: ExecutorConfig | None = None,
+    reports: bool = True,
 ) -> list[PointOutcome]:
     """Evaluate every point of ``config`` that the store does not hold complete.
 
     Args:
-        executor: where the points run (default: inline, one after another in this process);
-            local and slurm jobs log under ``<out_dir>/<run>/logs/``.
+        executor: where the points run (default: inline, one after another in this process,
+            the model loaded once); local and slurm jobs log under ``<out_dir>/<run>/logs/``.
+        reports: execute chapter 4 on each stored point (its report); a point whose result is
+            stored but whose report is missing gets its report written.
 
     Returns:
         One :class:`PointOutcome` per point, in sweep order. The run's ``sweep.json`` gains one
@@ -247,7 +255,7 @@ def run_sweep(
         key = point.config_id
         output = folder / _notebook_name(point)
         result = store.result_folder(point, config.run, results_dir)
-        done = store.is_complete(result) and output.exists()
+        done = store.is_complete(result) and (output.exists() or not reports)
         entry = dict(
             config_id=key,
             label=point.label,
@@ -259,6 +267,7 @@ def run_sweep(
         entries.append(entry)
         if not done:
             paths = dict(source=str(source), output=entry["notebook"], cwd=str(Path(cwd).resolve()))
+            paths["report"] = reports
             paths["results_dir"] = str(Path(results_dir).resolve())
             # jobs on other hosts check they compute the same id; inline needs no check
             check = key if executor.kind != "inline" else None
@@ -272,12 +281,12 @@ def run_sweep(
     for point, entry in zip(points, entries, strict=True):
         output = Path(entry["notebook"])
         job = ran.get(entry["config_id"], {"state": "stored"})
-        if job["state"] == "failed":
+        if not output.exists():
             failed = output.with_name(f"{output.stem}.failed.ipynb")
             output = failed if failed.exists() else None
         log = Path(job["log"]) if job["state"] == "failed" and job.get("log") else None
         args = (job["state"], output, log, job.get("error", ""), job.get("job_id"))
-        outcomes.append(PointOutcome(point, *args))
+        outcomes.append(PointOutcome(point, *args, report_error=job.get("report_error", "")))
     _append_history(
         folder,
         {

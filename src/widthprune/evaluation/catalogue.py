@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "CATALOGUE",
+    "ENGINES",
     "CHANCE",
     "PRESETS",
     "SPREAD_GROUPS",
@@ -23,6 +24,11 @@ __all__ = [
     "preset_tasks",
     "task_info",
 ]
+
+
+# How lm-eval's requests are computed (evaluation.harness): "fast" (widthprune's FastLM: greedy
+# answers on a static cache, GPU batches sized to memory) or "lm-eval" (its HFLM unchanged).
+ENGINES = ("fast", "lm-eval")
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .catalogue import PRESETS, SPREAD_GROUPS
+from .catalogue import ENGINES, PRESETS, SPREAD_GROUPS
 from .metrics import check_sentence_splitter, tidy_samples, tidy_summary
 
 __all__ = [
     "PRESETS",
     "TASKS_DIR",
+    "ENGINES",
     "EvalResult",
     "check_tasks_exist",
     "evaluate",
@@ -52,6 +53,16 @@ def spread_limit(limit: int | float | None, subtasks: int) -> int | float | None
     if isinstance(limit, int) and not isinstance(limit, bool) and subtasks > 1:
         return max(1, math.ceil(limit / subtasks))
     return limit
+
+
+def _lm_class(engine: str):
+    if engine == "fast":
+        from .fastlm import FastLM
+
+        return FastLM
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM
 
 
 @dataclass
@@ -148,6 +159,23 @@ def _load_tasks(manager, names: list[str]) -> dict:
         ) from err
 
 
+_LOADED: dict[tuple, dict] = {}  # (manager, task names) -> lm-eval's loaded tasks
+_LOADED_MAX = 16
+
+
+def _cached_tasks(manager, names: list[str], shots: int | None) -> dict:
+    """:func:`_load_tasks`, once per process: building a task reads and maps its whole split
+    (seconds for HellaSwag), and a task object is rebuilt into requests by every evaluation
+    (``build_all_requests``), so the configurations of a sweep can share it. Keyed by the shot
+    count too, which lm-eval sets on the task object itself."""
+    key = (id(manager), tuple(names), shots)
+    if key not in _LOADED:
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = _load_tasks(manager, names)
+    return _LOADED[key]
+
+
 def _top_level(loaded: dict) -> list:
     """The loaded tasks and groups that no other loaded group contains (what was asked for)."""
     children = {c for kids in loaded.get("group_map", {}).values() for c in kids}
@@ -167,6 +195,7 @@ def evaluate(
     include_path: Sequence[str | Path] = (),
     bootstrap_iters: int = 1000,
     apply_chat_template: bool = False,
+    engine: str = "fast",
 ) -> EvalResult:
     """Run lm-eval on an in-memory model.
 
@@ -188,6 +217,8 @@ def evaluate(
         bootstrap_iters: resamples for the stderr of metrics that are not plain means.
         apply_chat_template: wrap each prompt in the tokenizer's chat template (few-shot
             examples as turns); the published study evaluated without it.
+        engine: ``"fast"`` (:class:`~.fastlm.FastLM`: greedy answers on a static cache, GPU
+            batches sized to memory) or ``"lm-eval"`` (lm-eval's ``HFLM`` as it is).
 
     Returns:
         An :class:`EvalResult`.
@@ -198,12 +229,13 @@ def evaluate(
             nltk's ``punkt_tab`` data that is absent (the message says how to install it).
     """
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     plan = resolve_tasks(tasks, num_fewshot)
     device = next(model.parameters()).device
     cpu_auto = batch_size == "auto" and device.type == "cpu"
-    lm = HFLM(
+    lm = _lm_class(engine)(
         pretrained=model,
         tokenizer=tokenizer,
         batch_size=_CPU_BATCH if cpu_auto else batch_size,
@@ -213,7 +245,7 @@ def evaluate(
     parts: dict[tuple[int | None, str | None], list[str]] = {}  # (shots, spread group)
     for name, shots in plan.items():
         parts.setdefault((shots, name if name in SPREAD_GROUPS else None), []).append(name)
-    loaded = {key: _load_tasks(manager, names) for key, names in parts.items()}
+    loaded = {key: _cached_tasks(manager, names, key[0]) for key, names in parts.items()}
     limits = {
         key: spread_limit(limit, len(part["tasks"])) if key[1] else limit
         for key, part in loaded.items()
