@@ -61,6 +61,14 @@ def byte(model_dir, tasks_dir, tmp_path_factory):
     return _export((config,), tmp_path_factory.mktemp("byte"), "byte")
 
 
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory):
+    """The real small model on 2 items of a real multiple-choice and a real generation task."""
+    config = EvalConfig(model="smollm2-135m-instruct", tasks=("local_arc_easy", "real_capitals"))
+    config = dataclasses.replace(config, limit=2)
+    return _export((config,), tmp_path_factory.mktemp("smollm2"), "smollm2")
+
+
 def _choice_scores(row) -> dict:
     n = len(row.choice_chars)
     lls = np.array(row.loglikelihoods[:n])
@@ -142,7 +150,7 @@ def _aggregated(responses: pd.DataFrame, recomputed: pd.DataFrame) -> dict:
     return out
 
 
-@pytest.mark.parametrize("fixture", ["toy", "byte"])
+@pytest.mark.parametrize("fixture", ["toy", "byte", "smollm2"])
 def test_every_item_and_task_score_follows_from_the_responses(fixture, request):
     out, docs = request.getfixturevalue(fixture)
     results = pd.read_csv(out / "results.csv", **EXACT)
