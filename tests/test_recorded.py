@@ -82,6 +82,7 @@ def _choice_scores(row) -> dict:
 
 
 def _generation_scores(row, docs, configs) -> dict:
+    """{(metric, filter): (value, weight)} of a generation, by the task's own scoring."""
     config = configs[row.task]
     if config.get("process_results") is not None:  # the toy instruction checker
         raw = score_instructions(docs[(row.config_id, row.task, row.doc_id)], [row.response])
@@ -89,12 +90,10 @@ def _generation_scores(row, docs, configs) -> dict:
     (metric,) = config["metric_list"]
     options = {k: v for k, v in metric.items() if k not in ("metric", "aggregation")}
     options.pop("higher_is_better", None)
-    return {
-        ("exact_match", filt): exact_match_hf_evaluate([answer], [row.target], **options)[
-            "exact_match"
-        ]
-        for filt, answer in row.answers.items()
+    scored = {
+        f: exact_match_hf_evaluate([a], [row.target], **options) for f, a in row.answers.items()
     }
+    return {("exact_match", f): (float(s["exact_match"]), 1.0) for f, s in scored.items()}
 
 
 def _item(raw) -> tuple[float, float]:
@@ -119,10 +118,7 @@ def _recomputed(responses: pd.DataFrame, docs: dict, configs: dict) -> pd.DataFr
                 ("bits_per_byte", "none"): (-ll / size / math.log(2), float(size)),
             }
         else:
-            scores = {
-                k: v if isinstance(v, tuple) else (float(v), 1.0)
-                for k, v in _generation_scores(row, docs, configs).items()
-            }
+            scores = _generation_scores(row, docs, configs)
         named = {m["metric"] for m in configs[row.task]["metric_list"]}  # what the task asks
         rows += [(*key, f, m, v, w) for (m, f), (v, w) in scores.items() if m in named]
     columns = ["config_id", "task", "doc_id", "filter", "metric", "value", "weight"]
