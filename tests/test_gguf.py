@@ -318,3 +318,24 @@ def test_pruned_toy_exports_quantized(tmp_path, toy):
     assert verdict["passed"] and all(r["tokenizer_equal"] for r in verdict["prompts"])
     # the unpruned toy is another model: the check tells them apart
     assert not check_gguf(f16, model, tok)["passed"]
+
+
+def test_export_never_writes_into_its_source(tmp_path, capsys, monkeypatch):
+    # widthprune prune toy --pct 40 --out p40 &&
+    # widthprune export-gguf p40 --out p40/model.safetensors --quant F16 --overwrite
+    monkeypatch.chdir(tmp_path)
+    assert main(["prune", "toy", "--pct", "40", "--out", "p40"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()}
+    for out in ("p40/model.safetensors", "p40", "p40/sub/model.gguf", "p40/../p40/x.gguf", "."):
+        argv = ["export-gguf", "p40", "--out", out, "--quant", "F16", "--overwrite"]
+        assert main(argv) == 2, out
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert "source checkpoint" in err or "is a folder" in err, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()} == before
+    # prune likewise never writes into, or replaces a folder holding, its source
+    for out in ("p40/sub", "."):
+        assert main(["prune", "p40", "--pct", "10", "--out", out, "--overwrite"]) == 2, out
+        assert "source checkpoint" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()} == before

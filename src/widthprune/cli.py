@@ -16,7 +16,14 @@ from pathlib import Path
 from .config import DEFAULT_BATCH_SIZE, DTYPES, STUDY_PCTS
 
 # The errors by which the library reports a user's mistake.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotADirectoryError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    KeyError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
 
 
 def _batch_size(text: str) -> int | str:

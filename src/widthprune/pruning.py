@@ -272,6 +272,25 @@ def prune(
     )
 
 
+def check_apart_from_source(
+    out: str | os.PathLike, source: str | os.PathLike | None, *, contains: bool = False
+) -> None:
+    """Refuse an output that is the ``source`` checkpoint folder, lies inside it, or (with
+    ``contains``, for an output folder that may be replaced) holds it.
+
+    Raises:
+        ValueError: naming the output and the source.
+    """
+    if source is None or not Path(source).expanduser().exists():
+        return
+    out, source = Path(out).expanduser().resolve(), Path(source).expanduser().resolve()
+    if out == source or source in out.parents:
+        where = "is" if out == source else "lies inside"
+        raise ValueError(f"--out {out} {where} the source checkpoint {source}; choose another")
+    if contains and out in source.parents:
+        raise ValueError(f"--out {out} holds the source checkpoint {source}; choose another")
+
+
 def check_output_folder(
     out: str | os.PathLike, *, overwrite: bool = False, source: str | os.PathLike | None = None
 ) -> Path:
@@ -279,12 +298,10 @@ def check_output_folder(
 
     Raises:
         FileExistsError: ``out`` is a file, or a non-empty folder and ``overwrite`` is False.
-        ValueError: ``out`` is the ``source`` checkpoint folder (never overwritten).
+        ValueError: ``out`` is, lies inside or holds the ``source`` checkpoint folder.
     """
     out = Path(out).expanduser()
-    if source is not None and Path(source).expanduser().exists():
-        if out.resolve() == Path(source).expanduser().resolve():
-            raise ValueError(f"--out {out} is the source checkpoint; choose another folder")
+    check_apart_from_source(out, source, contains=True)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:

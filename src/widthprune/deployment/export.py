@@ -134,20 +134,29 @@ def export_gguf(
         threads: quantizer threads (0: one per core).
 
     Raises:
-        ValueError: unknown scheme; a tokenizer llama.cpp cannot carry (SentencePiece, BPE
-            and word-level tokenizers are carried); strict refusal.
+        ValueError: ``out`` is or lies inside the source checkpoint folder; unknown scheme; a
+            tokenizer llama.cpp cannot carry (SentencePiece, BPE and word-level tokenizers are
+            carried); strict refusal.
         FileExistsError: ``out`` exists and ``overwrite`` is False.
+        IsADirectoryError: ``out`` is a folder.
         FileNotFoundError: no checkpoint there; llama.cpp not installed (``make deploy``).
         RuntimeError: llama.cpp's converter or quantizer failed.
     """
     scheme = get_scheme(quant)
     out = Path(out).expanduser()
     for target in (out, keep_f16):
+        if target is not None and Path(target).is_dir():
+            raise IsADirectoryError(f"--out {target} is a folder; name the GGUF file to write")
         if target is not None and Path(target).exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
     vocab = None
     if isinstance(model_or_folder, (str, os.PathLike)):
+        from ..pruning import check_apart_from_source
+
         folder = _named_folder(model_or_folder)
+        for target in (out, keep_f16):
+            if target is not None:
+                check_apart_from_source(target, folder)
         config = _config(folder)
         vocab = _check_tokenizer(folder)
     elif tokenizer is None:
