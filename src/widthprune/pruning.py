@@ -71,10 +71,11 @@ def target_width(
     else:
         if not (expansion_ratio > 0 and math.isfinite(expansion_ratio)):
             raise ValueError(f"expansion_ratio must be > 0 and finite, got {expansion_ratio}")
-        width = math.floor(round(expansion_ratio * config.hidden_size, 9))
+        product = expansion_ratio * config.hidden_size  # inf for a ratio near 1e308
+        width = math.floor(round(product, 9)) if product <= current + 1 else product
         if width > current:
             raise ValueError(
-                f"expansion_ratio {expansion_ratio} gives width {width} = {expansion_ratio} x "
+                f"expansion_ratio {expansion_ratio} gives width {width:.6g} = {expansion_ratio} x "
                 f"{config.hidden_size}, above the current width {current} "
                 f"(ratio {current / config.hidden_size:.4g}); pruning cannot grow a model."
             )
