@@ -332,6 +332,8 @@ def save_pruned(
     import shutil
     import tempfile
 
+    from .filemodes import ordinary_modes
+
     widths = layer_widths(model)
     if len(set(widths.values())) != 1:
         raise ValueError(
@@ -347,6 +349,7 @@ def save_pruned(
             tokenizer.save_pretrained(tmp)
         if report is not None:
             (tmp / "prune_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        ordinary_modes(tmp)  # not mkdtemp's 0700 (nor safetensors' 0600 weights)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

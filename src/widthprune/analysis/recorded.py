@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..evaluation.catalogue import analysed_metrics
+from ..filemodes import ordinary_modes
 from .claims import pair_run
 
 __all__ = ["RECORDED_DIR", "export_run", "recorded_provenance", "recorded_run", "recorded_runs"]
@@ -80,9 +81,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary write would leave it, not mkstemp's 0600
+        ordinary_modes(tmp)  # as an ordinary write would leave it, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

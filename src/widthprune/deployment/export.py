@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..filemodes import ordinary_modes
 from .llamacpp import Scheme, convert_to_f16, converter_dir, get_scheme, quantize, row_status
 from .tensors import WIDTH_TENSOR, WidthWarning, check_plan, plan_tensors, read_tensor_types
 from .vocab import WordVocab, word_vocab, write_sentencepiece_stand_in, write_wordpiece_vocab
@@ -192,8 +193,8 @@ def export_gguf(
         seconds = {"convert": round(t1 - t0, 3), "quantize": round(t2 - t1, 3)}
         result = _describe(written, scheme, out, plan, seconds)
         if keep_f16 is not None and written != f16:
-            shutil.move(f16, keep_f16)
-        os.replace(written, out)
+            shutil.move(ordinary_modes(f16), keep_f16)
+        os.replace(ordinary_modes(written), out)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -256,7 +257,7 @@ def quantize_gguf(
         quantize(f16, tmp, scheme, threads=threads)
         seconds = {"convert": 0.0, "quantize": round(time.perf_counter() - t0, 3)}
         result = _describe(tmp, scheme, out, plan, seconds)
-        os.replace(tmp, out)
+        os.replace(ordinary_modes(tmp), out)
         return result
     finally:
         tmp.unlink(missing_ok=True)
