@@ -4,7 +4,8 @@
 quantize as asked, which fall back to a 32-block type, and which stay F16 because their rows
 fit no block (:func:`widthprune.deployment.llamacpp.row_status`). When the MLP width is one
 the scheme cannot quantize fully, it warns (:class:`WidthWarning`) before any work, naming the
-tensors and the nearest widths that quantize fully, or, with ``strict=True``, refuses. Then
+tensors, what the nearest widths of the scheme's block would quantize and which tensor kinds
+fall short at any width (rows of the hidden size), or, with ``strict=True``, refuses. Then
 llama.cpp's converter writes an F16 GGUF, llama.cpp's quantizer writes the scheme, and the
 report reads back every tensor's type from the file written (:func:`read_tensor_types`).
 
