@@ -113,3 +113,66 @@ def test_other_bad_inputs_are_one_line_before_anything_loads(
     monkeypatch.chdir(tmp_path)
     assert "Loading weights" not in _one_line(capsys, argv, expected)
     assert list(tmp_path.iterdir()) == []
+
+
+# Minor: what a run prints and leaves behind
+
+
+def test_prune_refuses_a_percentage_that_removes_no_neuron(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _one_line(capsys, ["prune", "toy", "--pct", "1e-300", "--out", "o"], "keeps every neuron")
+    _one_line(capsys, ["prune", "toy", "--ratio", "4", "--out", "o"], "keeps every neuron")
+    _one_line(capsys, ["prune", "toy", "--pct", "0", "--out", "o"], "nothing to prune")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_negative_threads_before_any_work(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["export-gguf", "toy", "--out", "t.gguf", "--quant", "Q8_0", "--threads", "-2"]
+    _one_line(capsys, argv, "threads must be a whole number >= 0")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_prints_its_own_warnings_only(capsys, tmp_path, monkeypatch):
+    import warnings
+
+    import widthprune.deployment.export as export
+    from widthprune.deployment import WidthWarning
+
+    def export_gguf(*args, **kwargs):  # what a run of llama.cpp's Python binding leaves
+        warnings.warn("MLP width 461 cannot be quantized fully", WidthWarning, stacklevel=2)
+        warnings.warn("unclosed file <_io.TextIOWrapper name='/dev/null'>", ResourceWarning, 2)
+        raise RuntimeError("the quantizer stopped")
+
+    monkeypatch.setattr(export, "export_gguf", export_gguf)
+    assert main(["export-gguf", "toy", "--out", str(tmp_path / "t.gguf")]) == 1
+    err = capsys.readouterr().err
+    assert "warning: MLP width 461" in err and "/dev/null" not in err, err
+
+
+def test_a_later_success_removes_the_failed_chapter(tmp_path):
+    import nbformat
+
+    from widthprune.chapters.runner import run_notebook
+
+    source = tmp_path / "chapter.ipynb"
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": kernel})
+    param = nbformat.v4.new_code_cell("fail: bool = True  # stop on purpose")
+    param.metadata["tags"] = ["parameters"]
+    nb.cells = [param, nbformat.v4.new_code_cell("assert not fail, 'stopped'")]
+    nbformat.write(nb, source)
+    output = tmp_path / "out" / "chapter.ipynb"
+    with pytest.raises(Exception, match="stopped"):
+        run_notebook(source, output, cwd=tmp_path)
+    failed = output.with_name("chapter.failed.ipynb")
+    assert failed.is_file() and not output.exists()
+    run_notebook(source, output, {"fail": False}, cwd=tmp_path)
+    assert output.is_file() and not failed.exists()
+
+
+def test_evaluation_outside_a_checkout_prints_no_git_error(capfd, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no git repository here or above
+    argv = ["evaluate", "toy", "--tasks", "toy_perplexity", "--limit", "2"]
+    assert main(argv) == 0
+    assert "not a git repository" not in capfd.readouterr().err

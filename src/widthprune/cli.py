@@ -81,7 +81,7 @@ def add_prune(sub) -> None:
 def run_prune(args) -> int:
     from .config import EvalConfig
     from .experiment import prune_as_configured
-    from .fingerprint import checkpoint_folder
+    from .fingerprint import checkpoint_folder, original_width
     from .models import load
     from .pruning import check_output_folder, save_pruned
 
@@ -105,6 +105,12 @@ def run_prune(args) -> int:
     check_output_folder(args.out, overwrite=args.overwrite, source=source)
     _check_calibration(config)
     width = config.resolved_width()  # bad targets fail here, before the model loads
+    if width == original_width(config.model):
+        target = f"--pct {args.pct:g}" if args.pct is not None else f"--ratio {args.ratio:g}"
+        raise ValueError(
+            f"{target} keeps every neuron (width {width} of {width}): there is nothing to prune; "
+            "choose a larger percentage or a smaller ratio"
+        )
     model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
     report = prune_as_configured(model, tok, config)
     assert model.config.intermediate_size == width
@@ -512,14 +518,15 @@ def run_export_gguf(args) -> int:
 
     import pandas as pd
 
-    from .deployment.export import export_gguf
+    from .deployment import export
+    from .deployment.tensors import WidthWarning
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", WidthWarning)  # others keep their filters
         check_dir = tempfile.TemporaryDirectory(prefix="gguf-check-") if args.check else None
         f16 = Path(check_dir.name, "check-f16.gguf") if check_dir else None
         try:
-            result = export_gguf(
+            result = export.export_gguf(
                 args.model,
                 args.out,
                 quant=args.quant,
@@ -532,8 +539,11 @@ def run_export_gguf(args) -> int:
             print(f"widthprune export-gguf: {err}", file=sys.stderr)
             return 1
         finally:
-            for w in caught:
-                print(f"widthprune export-gguf: warning: {w.message}", file=sys.stderr)
+            for w in caught:  # the export's own advice, in its words; the rest as Python shows it
+                if issubclass(w.category, WidthWarning):
+                    print(f"widthprune export-gguf: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     print(pd.DataFrame(result.tensors).to_string(index=False))
     print(
         f"{result.path}: {result.quant}, width {result.width}, {result.mib:.1f} MiB, "

@@ -57,6 +57,12 @@ class GGUFExport:
         return asdict(self)
 
 
+def check_threads(threads: int) -> None:
+    """Refuse a thread count llama.cpp's quantizer cannot take (0 is one per core)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be a whole number >= 0 (0: every core), got {threads!r}")
+
+
 def _config(folder: Path) -> dict:
     return json.loads((folder / "config.json").read_text())
 
@@ -145,6 +151,7 @@ def export_gguf(
         RuntimeError: llama.cpp's converter or quantizer failed.
     """
     scheme = get_scheme(quant)
+    check_threads(threads)
     out = Path(out).expanduser()
     for target in (out, keep_f16):
         if target is not None and Path(target).is_dir():
@@ -241,6 +248,7 @@ def quantize_gguf(
     scheme = get_scheme(quant)
     if scheme.ftype is None:
         raise ValueError("quantize_gguf needs a quantizing scheme, not F16")
+    check_threads(threads)
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite)")
