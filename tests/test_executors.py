@@ -7,6 +7,7 @@ and the executors' options are checked before anything is submitted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -120,6 +121,42 @@ def test_local_sweep_killed_job_is_resubmitted_alone(tmp_path):
         ["done", "failed"],
         ["stored", "done"],
     ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_job_wrapper_stops_its_job_and_the_record_matches_the_store(tmp_path):
+    # widthprune sweep --executor local ..., then SIGKILL of one job's submitit controller
+    folder = workdir(tmp_path)
+    run = "wrapper-killed"
+    args = sweep_args(run, "--executor", "local", "--max-jobs", "2")
+    sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
+    target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
+    entry = record(folder, run)["ppm-ratio3"]
+    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
+    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
+    under = descendants(int(target))  # the job's worker (and a report's kernel, if any)
+    assert len(under) >= 1
+    try:
+        os.kill(int(target), signal.SIGKILL)  # the wrapper only
+        out, _ = sweep.communicate(timeout=600)
+        left = [pid for pid in under if _alive(pid)]
+        assert left == [], f"the given-up job's processes run on: {left}"
+        recorded = record(folder, run)["ppm-ratio3"]["state"]
+        stored = store.is_complete(Path(entry["result"]))
+        assert recorded == ("done" if stored else "failed"), (recorded, stored, out)
+        assert sweep.returncode == (0 if stored else 1), out
+        status = subprocess.run(args[:4] + ["--status", run], cwd=folder, capture_output=True)
+        assert states(status.stdout.decode())["ppm-ratio3"] == recorded
+    finally:
+        for pid in under:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_two_jobs_of_one_configuration_compute_it_once(tmp_path):

@@ -7,6 +7,7 @@ quantization blocks: 256 fits Q4_K's 256-blocks, 300 fits no block at all.
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -15,7 +16,14 @@ from gguf import GGUFReader
 
 import widthprune as wp
 from widthprune.cli import main
-from widthprune.deployment import WidthWarning, check_gguf, export_gguf, get_scheme, plan_tensors
+from widthprune.deployment import (
+    WidthWarning,
+    check_gguf,
+    check_plan,
+    export_gguf,
+    get_scheme,
+    plan_tensors,
+)
 from widthprune.models import REGISTERED
 
 HIDDEN, WIDTH = 64, 512
@@ -318,3 +326,52 @@ def test_pruned_toy_exports_quantized(tmp_path, toy):
     assert verdict["passed"] and all(r["tokenizer_equal"] for r in verdict["prompts"])
     # the unpruned toy is another model: the check tells them apart
     assert not check_gguf(f16, model, tok)["passed"]
+
+
+def test_export_never_writes_into_its_source(tmp_path, capsys, monkeypatch):
+    # widthprune prune toy --pct 40 --out p40 &&
+    # widthprune export-gguf p40 --out p40/model.safetensors --quant F16 --overwrite
+    monkeypatch.chdir(tmp_path)
+    assert main(["prune", "toy", "--pct", "40", "--out", "p40"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()}
+    for out in ("p40/model.safetensors", "p40", "p40/sub/model.gguf", "p40/../p40/x.gguf", "."):
+        argv = ["export-gguf", "p40", "--out", out, "--quant", "F16", "--overwrite"]
+        assert main(argv) == 2, out
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert "source checkpoint" in err or "is a folder" in err, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()} == before
+    # prune likewise never writes into, or replaces a folder holding, its source
+    for out in ("p40/sub", "."):
+        assert main(["prune", "p40", "--pct", "10", "--out", out, "--overwrite"]) == 2, out
+        assert "source checkpoint" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p40").iterdir()} == before
+
+
+def test_width_advice_names_what_quantizes_at_the_suggested_widths(tmp_path, capsys, monkeypatch):
+    # the toy (hidden 192, width 768) pruned by 40 % has width 461:
+    # widthprune prune toy --pct 40 --out p40 && widthprune export-gguf p40 --out p40.gguf
+    monkeypatch.chdir(tmp_path)
+    assert main(["prune", "toy", "--pct", "40", "--out", "p40"]) == 0
+    assert json.loads((tmp_path / "p40" / "config.json").read_text())["intermediate_size"] == 461
+    capsys.readouterr()
+    main(["export-gguf", "p40", "--out", "p40.gguf"])  # 2 where llama.cpp is not installed
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert "8 ffn_down tensor(s) will stay F16 (row length 461 is not a multiple of 32)" in warning
+    assert "nearest widths that quantize fully" not in warning  # at 512 seven kinds fall back
+    hidden = "token_embd, attn_q, attn_k, attn_v, ffn_gate, ffn_up, attn_output"
+    assert (
+        "At width 256 or 512 (multiples of 256) ffn_down quantizes to Q4_K_M; at 448 or 480 "
+        "(multiples of 32) it falls back to Q5_0/Q8_0." in warning
+    )
+    assert (
+        f"At any width, {hidden} fall back to Q5_0/Q8_0 (row length 192 is not a multiple of "
+        "256)." in warning
+    )
+    # where every other kind quantizes as asked, the advice says so
+    config = {**json.loads((tmp_path / "p40" / "config.json").read_text()), "hidden_size": 256}
+    config.update(head_dim=32, num_attention_heads=8)
+    with pytest.warns(WidthWarning) as caught:
+        check_plan(plan_tensors(config, get_scheme("Q4_K_M")), get_scheme("Q4_K_M"), 461, False)
+    assert "Every other matrix kind quantizes to Q4_K_M at any width." in str(caught[0].message)

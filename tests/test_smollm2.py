@@ -303,3 +303,15 @@ def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
 def test_unknown_short_name_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"'smollm2'.*\['toy', 'smollm2-135m-instruct'\]"):
         wp.load("smollm2")
+
+
+def test_converted_cache_is_readable_by_others(tmp_path, fast_reading):
+    from test_filemodes import assert_ordinary
+
+    before = os.umask(0o022)
+    try:
+        folder = registry_models.ensure_checkpoint(NAME, cache=tmp_path)
+    finally:
+        os.umask(before)
+    assert len(fast_reading) == 1 and (folder / "model.safetensors").is_file()
+    assert_ordinary(folder)

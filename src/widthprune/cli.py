@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -16,7 +17,14 @@ from pathlib import Path
 from .config import DEFAULT_BATCH_SIZE, DTYPES, STUDY_PCTS
 
 # The errors by which the library reports a user's mistake.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotADirectoryError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    KeyError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
 
 
 def _batch_size(text: str) -> int | str:
@@ -80,7 +88,7 @@ def add_prune(sub) -> None:
 def run_prune(args) -> int:
     from .config import EvalConfig
     from .experiment import prune_as_configured
-    from .fingerprint import checkpoint_folder
+    from .fingerprint import checkpoint_folder, original_width
     from .models import load
     from .pruning import check_output_folder, save_pruned
 
@@ -102,7 +110,14 @@ def run_prune(args) -> int:
         raise ValueError("--pct 0 keeps every neuron: there is nothing to prune")
     source = checkpoint_folder(args.model)
     check_output_folder(args.out, overwrite=args.overwrite, source=source)
+    _check_calibration(config)
     width = config.resolved_width()  # bad targets fail here, before the model loads
+    if width == original_width(config.model):
+        target = f"--pct {args.pct:g}" if args.pct is not None else f"--ratio {args.ratio:g}"
+        raise ValueError(
+            f"{target} keeps every neuron (width {width} of {width}): there is nothing to prune; "
+            "choose a larger percentage or a smaller ratio"
+        )
     model, tok = load(config.model, dtype=config.torch_dtype, device=config.device)
     report = prune_as_configured(model, tok, config)
     assert model.config.intermediate_size == width
@@ -248,7 +263,19 @@ def run_sweep_command(args) -> int:
 
 
 def _limit(value: float | None) -> int | float | None:
-    return int(value) if value is not None and value >= 1 and value == int(value) else value
+    whole = value is not None and math.isfinite(value) and value >= 1 and value == int(value)
+    return int(value) if whole else value
+
+
+def _check_calibration(config) -> None:
+    """A calibration text file that is not there fails before the model loads."""
+    from .config import NAMED_CALIBRATIONS
+
+    text = config.calibration
+    if text is not None and text not in NAMED_CALIBRATIONS and not Path(text).is_file():
+        raise FileNotFoundError(
+            f"No calibration text file at {text} (give a path, 'toy' or 'lambada')"
+        )
 
 
 def _parse_parameter(text: str) -> tuple[str, str, object]:
@@ -282,6 +309,20 @@ def add_chapters(sub) -> None:
     p.set_defaults(run_command=run_chapters_command)
 
 
+def _chapter_refusal(err: Exception, names) -> ValueError | None:
+    """A chapter that stopped on a user error (a cell's ValueError, say) as that one error."""
+    ename = getattr(err, "ename", None)  # papermill's PapermillExecutionError
+    if ename not in {e.__name__ for e in USER_ERRORS}:
+        return None
+    generated = Path("book/generated")
+    failed = [generated / f"{n}.failed.ipynb" for n in names]
+    failed = max((p for p in failed if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
+    chapter = failed.name.split(".")[0] if failed else "a chapter"
+    reason = (str(err.evalue).strip().splitlines() or [ename])[0]
+    kept = f" (its output so far: {failed})" if failed else ""
+    return ValueError(f"{chapter} stopped at cell [{err.exec_count}]: {ename}: {reason}{kept}")
+
+
 def run_chapters_command(args) -> int:
     from .chapters.runner import CHAPTERS, run_chapters
 
@@ -290,7 +331,10 @@ def run_chapters_command(args) -> int:
     for text in args.parameter:
         chapter, name, value = _parse_parameter(text)
         parameters.setdefault(chapter, {})[name] = value
-    seconds = run_chapters(names, parameters=parameters)
+    try:
+        seconds = run_chapters(names, parameters=parameters)
+    except Exception as err:
+        raise _chapter_refusal(err, names) or err from None
     for name, s in seconds.items():
         print(f"{name}: {s:.1f} s")
     return 0
@@ -379,6 +423,7 @@ def run_evaluate(args) -> int:
 
     config = evaluate_config_from(args)
     check_device(config.device)
+    _check_calibration(config)
     config.resolved_width()  # an impossible target fails before anything loads
     result = evaluate_config(config, run=args.run_name, root=args.root)
     print(result.summary.to_string(index=False))
@@ -493,14 +538,15 @@ def run_export_gguf(args) -> int:
 
     import pandas as pd
 
-    from .deployment.export import export_gguf
+    from .deployment import export
+    from .deployment.tensors import WidthWarning
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", WidthWarning)  # others keep their filters
         check_dir = tempfile.TemporaryDirectory(prefix="gguf-check-") if args.check else None
         f16 = Path(check_dir.name, "check-f16.gguf") if check_dir else None
         try:
-            result = export_gguf(
+            result = export.export_gguf(
                 args.model,
                 args.out,
                 quant=args.quant,
@@ -513,8 +559,11 @@ def run_export_gguf(args) -> int:
             print(f"widthprune export-gguf: {err}", file=sys.stderr)
             return 1
         finally:
-            for w in caught:
-                print(f"widthprune export-gguf: warning: {w.message}", file=sys.stderr)
+            for w in caught:  # the export's own advice, in its words; the rest as Python shows it
+                if issubclass(w.category, WidthWarning):
+                    print(f"widthprune export-gguf: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     print(pd.DataFrame(result.tensors).to_string(index=False))
     print(
         f"{result.path}: {result.quant}, width {result.width}, {result.mib:.1f} MiB, "

@@ -175,6 +175,8 @@ class EvalConfig:
             _positive(name, getattr(self, name))
         if self.seed is None or isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.seed < 2**32:  # the range every seeded library (numpy too) takes
+            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
         if isinstance(self.include_path, str | os.PathLike):
             put("include_path", (self.include_path,))
         put("include_path", tuple(str(Path(p).expanduser().resolve()) for p in self.include_path))

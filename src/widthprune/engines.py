@@ -5,17 +5,37 @@ every ``poll_s`` seconds they look at each job's state, record it in the run's `
 and advance the progress bar when a job ends. A job's outcome is its result pickle (submitit
 writes ``("success", value)`` or ``("error", traceback)``); a job without one was killed. A
 failed job never stops the others.
+
+A local job that is given up (its submitit controller gone without a result, or the sweep
+stopping) is stopped whole: every process started for it carries a mark in its environment
+(:data:`JOB_MARK`), the chapter's kernel in its own session too, and each is killed with its
+process group before the job's state is recorded from the store, so the record and the store
+never disagree.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
+import uuid
 from pathlib import Path
 
 from . import jobs
 
-__all__ = ["gpu_slots", "run_local", "run_slurm", "submitit_module", "visible_gpus"]
+__all__ = [
+    "JOB_MARK",
+    "gpu_slots",
+    "marked_processes",
+    "run_local",
+    "run_slurm",
+    "stop_marked",
+    "submitit_module",
+    "visible_gpus",
+]
+
+# the environment variable that marks every process of one local job (controller, job, kernel)
+JOB_MARK = "WIDTHPRUNE_JOB"
 
 
 def visible_gpus() -> tuple[int, ...]:
@@ -46,6 +66,49 @@ def submitit_module():
     return submitit
 
 
+def marked_processes(mark: str) -> list[int]:
+    """This host's processes whose environment holds ``JOB_MARK=mark`` (read from /proc)."""
+    needle = f"{JOB_MARK}={mark}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except (OSError, ValueError):
+            continue  # gone, or another user's
+    return found
+
+
+def stop_marked(mark: str, timeout_s: float = 30.0) -> None:
+    """Kill every process of a local job, each with its process group, and wait until none is
+    left; the sweep's own process group (which submitit's controller shares) is spared."""
+    own = os.getpgrp()
+    deadline = time.monotonic() + timeout_s
+    while (pids := marked_processes(mark)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                group = os.getpgid(pid)
+                if group != own:
+                    os.killpg(group, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.1)
+
+
+def _submit_marked(ex, fn, args: tuple, mark: str):
+    """``ex.submit(fn, *args)`` with ``JOB_MARK=mark`` in the environment the job inherits."""
+    before = os.environ.get(JOB_MARK)
+    os.environ[JOB_MARK] = mark
+    try:
+        return ex.submit(fn, *args)
+    finally:
+        if before is None:
+            os.environ.pop(JOB_MARK, None)
+        else:
+            os.environ[JOB_MARK] = before
+
+
 def _finish(task, job, record, bar, ended: str | None) -> dict:
     """Read a finished job's outcome (its result pickle), record it, advance the bar."""
     from submitit.core.utils import pickle_load
@@ -66,6 +129,8 @@ def _finish(task, job, record, bar, ended: str | None) -> dict:
             error = "" if complete else "finished, but the store holds no complete result"
         else:
             error = ([line for line in str(value).splitlines() if line.strip()] or ["error"])[-1]
+    elif store.is_complete(Path(record.entries[task.key]["result"])):
+        state = "done"  # killed after storing its result: the store decides
     elif ended:
         error = f"the job ended without a result ({ended})"
     else:
@@ -102,8 +167,9 @@ def run_local(fn, tasks, executor, logs, record, bar, visible=None) -> dict[str,
                 slot, task = free.pop(0), queue.pop(0)
                 paths = task.paths if per_job else {**task.paths, "threads": threads}
                 ex.update_parameters(visible_gpus=slot, gpus_per_node=len(slot))
-                job = ex.submit(fn, task.point, task.run, paths, task.config_id)
-                running[task.key] = (task, job, slot)
+                mark = uuid.uuid4().hex
+                job = _submit_marked(ex, fn, (task.point, task.run, paths, task.config_id), mark)
+                running[task.key] = (task, job, slot, mark)
                 record.update(
                     task.key,
                     state="running",
@@ -113,16 +179,18 @@ def run_local(fn, tasks, executor, logs, record, bar, visible=None) -> dict[str,
                     gpus=",".join(map(str, slot)) or None,
                     submitted=jobs.now(),
                 )
-            for key, (task, job, slot) in list(running.items()):
+            for key, (task, job, slot, mark) in list(running.items()):
                 if job.done():  # a local job's own state says nothing more than this
+                    stop_marked(mark)  # a controller killed may leave its job running
                     outcomes[key] = _finish(task, job, record, bar, None)
                     free.append(slot)
                     del running[key]
             if running:
                 time.sleep(executor.poll_s)
     except BaseException:  # the sweep is the local jobs' scheduler: they end with it
-        for _, job, _ in running.values():
+        for _, job, _, mark in running.values():
             job.cancel(check=False)
+            stop_marked(mark)
         raise
     return outcomes
 

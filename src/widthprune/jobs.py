@@ -58,6 +58,23 @@ def _alive(pid: int | None, start: str | None) -> bool:
     return start is None or process_start(pid) in (None, start)
 
 
+_ENTRY_FIELDS = ("config_id", "label", "model", "result")
+
+
+def _damage(data) -> str:
+    """What is wrong with a parsed record, or "" if it has the record's shape."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    points = data.get("points")
+    if not isinstance(points, dict) or not all(isinstance(e, dict) for e in points.values()):
+        return "its points are not an object of entries"
+    for key, entry in points.items():
+        missing = [f for f in _ENTRY_FIELDS if f not in entry]
+        if missing:
+            return f"entry {key!r} lacks {', '.join(missing)}"
+    return ""
+
+
 class JobsRecord:
     """``jobs.json``: the sweep's executor and process, and one entry per configuration.
 
@@ -67,10 +84,19 @@ class JobsRecord:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.damaged = ""  # why a record that exists cannot be read ("" when it can)
         try:
-            self.data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            text = self.path.read_text()
+        except OSError:
             self.data = {}
+            return
+        try:
+            self.data = json.loads(text)
+            self.damaged = _damage(self.data)
+        except ValueError:
+            self.damaged = "not JSON"
+        if self.damaged:
+            self.data = {}  # a new sweep writes the record afresh
 
     @property
     def entries(self) -> dict[str, dict]:
@@ -241,14 +267,21 @@ def status_report(path: str | os.PathLike) -> str:
 
     Raises:
         FileNotFoundError: there is no record at ``path``.
+        ValueError: the record is damaged.
     """
     record = JobsRecord(path)
+    if record.damaged:
+        raise ValueError(
+            f"the sweep record {path} is damaged ({record.damaged}); remove it and run the "
+            "sweep again, which finds what the store already holds"
+        )
     if not record.entries:
         raise FileNotFoundError(f"No sweep record at {path}")
     rows = live_states(record)
     counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
     data = record.data
-    lines = [f"sweep {data['run']} ({data['executor']}, started {data['started']}): {counts}"]
+    head = f"{data.get('run')} ({data.get('executor')}, started {data.get('started')})"
+    lines = [f"sweep {head}: {counts}"]
     for r in rows:
         job = f"job {r['job_id']}" if r.get("job_id") else "no job"
         log = f"  log: {r['log']}" if r.get("log") and r["state"] != "done" else ""

@@ -15,6 +15,7 @@ from .registry_models import REGISTERED, check_model_name, registered_config, re
 __all__ = [
     "REGISTERED",
     "TOY_CHECKPOINT",
+    "check_checkpoint_folder",
     "check_device",
     "check_model_name",
     "gated_mlps",
@@ -129,7 +130,10 @@ def random_model(
 
 def check_device(device) -> None:
     """Raise a ValueError naming what exists when ``device`` cannot be used here."""
-    kind = torch.device(device).type  # also rejects a malformed name with a ValueError
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:  # torch's list of every device type it knows, on many lines
+        raise ValueError(f"device {str(device)!r} is not a device name; use cpu or cuda") from None
     if kind == "cuda":
         index = torch.device(device).index or 0
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -140,6 +144,19 @@ def check_device(device) -> None:
             )
     elif kind == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {str(device)!r} is not available here; use --device cpu")
+
+
+def check_checkpoint_folder(folder: str | os.PathLike) -> None:
+    """Refuse a local path that is not a folder, or a folder without config.json.
+
+    Raises:
+        NotADirectoryError, FileNotFoundError: saying which.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder: give a checkpoint folder")
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no config.json: it is not a checkpoint folder")
 
 
 def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None = None, device=None):
@@ -163,6 +180,7 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
             message gives the pip command), or a hub id could not be reached and is not cached
             (the message says how to point at a local copy).
     """
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if device is not None:
@@ -186,13 +204,20 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
         raise FileNotFoundError(f"No checkpoint folder at {source}")
     if is_local:
         source = str(Path(source).expanduser())
+        check_checkpoint_folder(source)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except SafetensorError as err:  # a truncated or overwritten weights file
+        raise ValueError(
+            f"a model.safetensors file of {source} is damaged ({err}); copy or save the "
+            "checkpoint again"
+        ) from None
     except OSError as err:
         if is_local:
-            raise
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise FileNotFoundError(f"{source} is not a loadable checkpoint: {first}") from None
         raise FileNotFoundError(
             f"Could not load {source!r} from the Hugging Face hub or the local cache ({err}). "
             "Without network access, download it elsewhere (`huggingface-cli download "

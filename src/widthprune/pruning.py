@@ -71,10 +71,11 @@ def target_width(
     else:
         if not (expansion_ratio > 0 and math.isfinite(expansion_ratio)):
             raise ValueError(f"expansion_ratio must be > 0 and finite, got {expansion_ratio}")
-        width = math.floor(round(expansion_ratio * config.hidden_size, 9))
+        product = expansion_ratio * config.hidden_size  # inf for a ratio near 1e308
+        width = math.floor(round(product, 9)) if product <= current + 1 else product
         if width > current:
             raise ValueError(
-                f"expansion_ratio {expansion_ratio} gives width {width} = {expansion_ratio} x "
+                f"expansion_ratio {expansion_ratio} gives width {width:.6g} = {expansion_ratio} x "
                 f"{config.hidden_size}, above the current width {current} "
                 f"(ratio {current / config.hidden_size:.4g}); pruning cannot grow a model."
             )
@@ -272,6 +273,25 @@ def prune(
     )
 
 
+def check_apart_from_source(
+    out: str | os.PathLike, source: str | os.PathLike | None, *, contains: bool = False
+) -> None:
+    """Refuse an output that is the ``source`` checkpoint folder, lies inside it, or (with
+    ``contains``, for an output folder that may be replaced) holds it.
+
+    Raises:
+        ValueError: naming the output and the source.
+    """
+    if source is None or not Path(source).expanduser().exists():
+        return
+    out, source = Path(out).expanduser().resolve(), Path(source).expanduser().resolve()
+    if out == source or source in out.parents:
+        where = "is" if out == source else "lies inside"
+        raise ValueError(f"--out {out} {where} the source checkpoint {source}; choose another")
+    if contains and out in source.parents:
+        raise ValueError(f"--out {out} holds the source checkpoint {source}; choose another")
+
+
 def check_output_folder(
     out: str | os.PathLike, *, overwrite: bool = False, source: str | os.PathLike | None = None
 ) -> Path:
@@ -279,12 +299,10 @@ def check_output_folder(
 
     Raises:
         FileExistsError: ``out`` is a file, or a non-empty folder and ``overwrite`` is False.
-        ValueError: ``out`` is the ``source`` checkpoint folder (never overwritten).
+        ValueError: ``out`` is, lies inside or holds the ``source`` checkpoint folder.
     """
     out = Path(out).expanduser()
-    if source is not None and Path(source).expanduser().exists():
-        if out.resolve() == Path(source).expanduser().resolve():
-            raise ValueError(f"--out {out} is the source checkpoint; choose another folder")
+    check_apart_from_source(out, source, contains=True)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -314,6 +332,8 @@ def save_pruned(
     import shutil
     import tempfile
 
+    from .filemodes import ordinary_modes
+
     widths = layer_widths(model)
     if len(set(widths.values())) != 1:
         raise ValueError(
@@ -329,6 +349,7 @@ def save_pruned(
             tokenizer.save_pretrained(tmp)
         if report is not None:
             (tmp / "prune_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        ordinary_modes(tmp)  # not mkdtemp's 0700 (nor safetensors' 0600 weights)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .cache import cache_dir
+from .filemodes import ordinary_modes
 from .locking import lock
 
 __all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "locate_gguf"]
@@ -209,6 +210,7 @@ def _invalid_reason(folder: Path, source: GGUFSource) -> str | None:
 
 def _place(tmp: Path, folder: Path) -> None:
     """Rename the finished ``tmp`` into place, replacing a damaged ``folder``."""
+    ordinary_modes(tmp)  # a cache others may share: not mkdtemp's 0700
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)

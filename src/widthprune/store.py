@@ -27,6 +27,7 @@ import pandas as pd
 from .config import EvalConfig, identity_id
 from .evaluation.harness import EvalResult
 from .evaluation.metrics import tidy_samples
+from .filemodes import ordinary_modes
 from .locking import lock
 
 __all__ = [
@@ -119,6 +120,7 @@ def write(folder: Path, identity: dict, result: EvalResult, provenance: dict) ->
             os.fsync(fh.fileno())
     sums = {name: _sha256(tmp / name) for name in FILES}
     (tmp / MARKER).write_text(json.dumps(sums, indent=2) + "\n")
+    ordinary_modes(tmp)  # readable by others as the umask allows, not mkdtemp's 0700
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..filemodes import ordinary_modes
+
 __all__ = ["CITATION", "KINDS", "build_published_tables", "published", "write_published_tables"]
 
 CITATION = (
@@ -310,7 +312,7 @@ def write_published_tables(
         fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             frame.to_csv(fh, index=False, lineterminator="\n")
-        os.chmod(tmp, 0o644)
+        ordinary_modes(tmp)
         os.replace(tmp, path)
         written.append(path)
     return written

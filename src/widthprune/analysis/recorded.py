@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..filemodes import ordinary_modes
 from .claims import pair_run
 from .responses import read_responses, tidy_responses, write_responses
 
@@ -99,9 +100,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary write would leave it, not mkstemp's 0600
+        ordinary_modes(tmp)  # as an ordinary write would leave it, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -49,7 +49,7 @@ def run_notebook(
     papermill writes into a temporary file beside ``output``, renamed once the run finished
     without error, so ``output`` exists only for complete runs. A failing notebook raises
     papermill's ``PapermillExecutionError`` naming the failing cell; its partial output is kept
-    as ``<output>.failed.ipynb`` for inspection.
+    as ``<output>.failed.ipynb`` for inspection, until a later run succeeds.
     """
     import papermill as pm
 
@@ -74,6 +74,7 @@ def run_notebook(
         raise
     _fold_parameters(partial)
     partial.replace(output)
+    output.with_name(f"{output.stem}.failed.ipynb").unlink(missing_ok=True)  # superseded
     return output
 
 

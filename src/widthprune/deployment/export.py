@@ -4,7 +4,8 @@
 quantize as asked, which fall back to a 32-block type, and which stay F16 because their rows
 fit no block (:func:`widthprune.deployment.llamacpp.row_status`). When the MLP width is one
 the scheme cannot quantize fully, it warns (:class:`WidthWarning`) before any work, naming the
-tensors and the nearest widths that quantize fully, or, with ``strict=True``, refuses. Then
+tensors, what the nearest widths of the scheme's block would quantize and which tensor kinds
+fall short at any width (rows of the hidden size), or, with ``strict=True``, refuses. Then
 llama.cpp's converter writes an F16 GGUF, llama.cpp's quantizer writes the scheme, and the
 report reads back every tensor's type from the file written (:func:`read_tensor_types`).
 
@@ -22,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..filemodes import ordinary_modes
 from .llamacpp import Scheme, convert_to_f16, converter_dir, get_scheme, quantize, row_status
 from .tensors import WIDTH_TENSOR, WidthWarning, check_plan, plan_tensors, read_tensor_types
 from .vocab import WordVocab, word_vocab, write_sentencepiece_stand_in, write_wordpiece_vocab
@@ -53,6 +55,12 @@ class GGUFExport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a thread count llama.cpp's quantizer cannot take (0 is one per core)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be a whole number >= 0 (0: every core), got {threads!r}")
 
 
 def _config(folder: Path) -> dict:
@@ -134,20 +142,30 @@ def export_gguf(
         threads: quantizer threads (0: one per core).
 
     Raises:
-        ValueError: unknown scheme; a tokenizer llama.cpp cannot carry (SentencePiece, BPE
-            and word-level tokenizers are carried); strict refusal.
+        ValueError: ``out`` is or lies inside the source checkpoint folder; unknown scheme; a
+            tokenizer llama.cpp cannot carry (SentencePiece, BPE and word-level tokenizers are
+            carried); strict refusal.
         FileExistsError: ``out`` exists and ``overwrite`` is False.
+        IsADirectoryError: ``out`` is a folder.
         FileNotFoundError: no checkpoint there; llama.cpp not installed (``make deploy``).
         RuntimeError: llama.cpp's converter or quantizer failed.
     """
     scheme = get_scheme(quant)
+    check_threads(threads)
     out = Path(out).expanduser()
     for target in (out, keep_f16):
+        if target is not None and Path(target).is_dir():
+            raise IsADirectoryError(f"--out {target} is a folder; name the GGUF file to write")
         if target is not None and Path(target).exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
     vocab = None
     if isinstance(model_or_folder, (str, os.PathLike)):
+        from ..pruning import check_apart_from_source
+
         folder = _named_folder(model_or_folder)
+        for target in (out, keep_f16):
+            if target is not None:
+                check_apart_from_source(target, folder)
         config = _config(folder)
         vocab = _check_tokenizer(folder)
     elif tokenizer is None:
@@ -183,8 +201,8 @@ def export_gguf(
         seconds = {"convert": round(t1 - t0, 3), "quantize": round(t2 - t1, 3)}
         result = _describe(written, scheme, out, plan, seconds)
         if keep_f16 is not None and written != f16:
-            shutil.move(f16, keep_f16)
-        os.replace(written, out)
+            shutil.move(ordinary_modes(f16), keep_f16)
+        os.replace(ordinary_modes(written), out)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -230,6 +248,7 @@ def quantize_gguf(
     scheme = get_scheme(quant)
     if scheme.ftype is None:
         raise ValueError("quantize_gguf needs a quantizing scheme, not F16")
+    check_threads(threads)
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite)")
@@ -247,7 +266,7 @@ def quantize_gguf(
         quantize(f16, tmp, scheme, threads=threads)
         seconds = {"convert": 0.0, "quantize": round(time.perf_counter() - t0, 3)}
         result = _describe(tmp, scheme, out, plan, seconds)
-        os.replace(tmp, out)
+        os.replace(ordinary_modes(tmp), out)
         return result
     finally:
         tmp.unlink(missing_ok=True)

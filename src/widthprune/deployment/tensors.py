@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-from .llamacpp import Scheme, row_status
+from .llamacpp import QK_32, Scheme, row_status
 
 __all__ = ["WIDTH_TENSOR", "WidthWarning", "check_plan", "plan_tensors", "read_tensor_types"]
 
@@ -48,9 +48,32 @@ def plan_tensors(config: dict, scheme: Scheme) -> list[dict]:
     return plan
 
 
-def _nearest_full(width: int, block: int) -> list[int]:
+def _nearest(width: int, block: int) -> list[int]:
     low = width // block * block
     return [w for w in (low, low + block) if w > 0]
+
+
+def _advice(plan: list[dict], scheme: Scheme, width: int) -> str:
+    """What the nearest widths a block fits would quantize, and what no width changes."""
+    near = " or ".join(map(str, _nearest(width, scheme.block)))
+    advice = f"At width {near} (multiples of {scheme.block}) {WIDTH_TENSOR} quantizes to "
+    advice += scheme.name
+    down = next(p for p in plan if p["kind"] == WIDTH_TENSOR)
+    if down["status"] == "F16" and scheme.fallback:
+        near_32 = " or ".join(map(str, _nearest(width, QK_32)))
+        fallback = "/".join(scheme.fallback)
+        advice += f"; at {near_32} (multiples of {QK_32}) it falls back to {fallback}"
+    advice += "."
+    others: dict[tuple[str, str], list[str]] = {}
+    for p in plan:
+        if p["kind"] != WIDTH_TENSOR and p["status"] != "as asked":
+            others.setdefault((p["status"], p["reason"]), []).append(p["kind"])
+    if not others:
+        return advice + f" Every other matrix kind quantizes to {scheme.name} at any width."
+    for (status, reason), kinds in others.items():
+        fate = "stay F16" if status == "F16" else f"fall back to {'/'.join(scheme.fallback)}"
+        advice += f" At any width, {', '.join(kinds)} {fate} ({reason})."
+    return advice
 
 
 def check_plan(plan: list[dict], scheme: Scheme, width: int, strict: bool) -> None:
@@ -64,11 +87,8 @@ def check_plan(plan: list[dict], scheme: Scheme, width: int, strict: bool) -> No
         + f" ({p['reason']})"
         for p in short
     )
-    nearest = " or ".join(map(str, _nearest_full(width, scheme.block)))
-    message = (
-        f"MLP width {width} cannot be quantized fully to {scheme.name}: {what}. "
-        f"The nearest widths that quantize fully are {nearest} (multiples of {scheme.block})."
-    )
+    message = f"MLP width {width} cannot be quantized fully to {scheme.name}: {what}. "
+    message += _advice(plan, scheme, width)
     if strict:
         raise ValueError(message + " Refused (strict).")
     warnings.warn(message, WidthWarning, stacklevel=3)

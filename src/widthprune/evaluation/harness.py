@@ -228,6 +228,9 @@ def evaluate(
         FileNotFoundError: a dataset is offline and not cached, or IFEval-style scoring needs
             nltk's ``punkt_tab`` data that is absent (the message says how to install it).
     """
+    from unittest import mock
+
+    import lm_eval.evaluator
     from lm_eval import simple_evaluate
 
     if engine not in ENGINES:
@@ -257,21 +260,25 @@ def evaluate(
         shots = key[0]
         if cpu_auto:
             lm.batch_size_per_gpu = _CPU_FEWSHOT_BATCH if shots else _CPU_BATCH
-        out = simple_evaluate(
-            model=lm,
-            tasks=_top_level(part),
-            num_fewshot=shots,
-            limit=limits[key],
-            log_samples=True,
-            task_manager=manager,
-            bootstrap_iters=bootstrap_iters,
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-            apply_chat_template=apply_chat_template,
-            fewshot_as_multiturn=apply_chat_template and bool(shots),
-        )
+        # lm-eval asks git for the commit of the working folder, and git says "fatal: not a git
+        # repository" outside a checkout; the provenance records the package's own commit
+        quiet = mock.patch.object(lm_eval.evaluator, "get_git_commit_hash", _quiet_git_hash)
+        with quiet:
+            out = simple_evaluate(
+                model=lm,
+                tasks=_top_level(part),
+                num_fewshot=shots,
+                limit=limits[key],
+                log_samples=True,
+                task_manager=manager,
+                bootstrap_iters=bootstrap_iters,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+                apply_chat_template=apply_chat_template,
+                fewshot_as_multiturn=apply_chat_template and bool(shots),
+            )
         for name in ("results", "configs", "versions", "n-shot", "n-samples", "group_subtasks"):
             merged.setdefault(name, {}).update(out.get(name, {}))
         for task, items in out["samples"].items():
@@ -279,6 +286,19 @@ def evaluate(
     records = merged.pop("records")
     summary = tidy_summary(merged, records)
     return EvalResult(summary, tidy_samples(records), records, _jsonable(merged))
+
+
+def _quiet_git_hash() -> str | None:
+    """lm-eval's ``get_git_commit_hash`` without git's complaint outside a checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _jsonable(obj):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from ....filemodes import ordinary_modes
+
 __all__ = ["MIRRORS", "MMLU_CATEGORIES", "official_tasks_dir", "render", "task_folder"]
 
 _SOURCES = "widthprune.evaluation.tasks.real.sources"
@@ -145,6 +147,7 @@ def task_folder() -> Path:
     try:
         for name, text in texts.items():
             (tmp / name).write_text(text, encoding="utf-8")
+        ordinary_modes(tmp)  # a cache others may share: not mkdtemp's 0700
         os.rename(tmp, folder)
     except OSError:
         if not folder.is_dir():  # not a lost race with another process: a real failure
