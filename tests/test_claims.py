@@ -295,3 +295,29 @@ def test_the_verdict_keeps_the_correction_family_of_the_table_it_is_read_from():
     assert "p = 0.066 after Holm over the 12 gap tests of the table), neither pattern" in text
     assert "excludes zero at a ratio of 2.00 (+0.028 [+0.008, +0.048], the study's way" in text
     assert "No criterion shows the study's pattern at its narrowest width." in text
+
+
+def test_the_energy_verdict_carries_the_books_own_measurements_and_their_cards():
+    from widthprune.analysis.deployment import efficiency_checkpoints, measured_energy
+    from widthprune.efficiency.timing import load_measurements
+
+    root = "benchmarks/results/"
+    h100 = load_measurements(root + "efficiency_h100.csv")
+    rounds = load_measurements(root + "efficiency_h200_rounds.csv")
+    ours = pd.concat(
+        [
+            measured_energy(h100, 7373, {8: "static_cudagraph"}, metric="energy_per_token_net"),
+            measured_energy(rounds, 7373, {8: "static_cudagraph"}),
+        ]
+    )
+    assert ours.device.tolist() == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
+    assert ours.rounds.tolist() == [1, 3] and (ours.relative > 1.5).all()
+    claim = energy_claim(published("efficiency"), measured=ours)
+    assert claim["verdict"].endswith("the study's unaligned width 7373 uses more energy than unpruned")
+    assert "at batch 8 (NVIDIA H200, static_cudagraph, 3 rounds)" in claim["evidence"]
+    # the aligned neighbour below saves: no such clause
+    aligned = measured_energy(rounds, 7296, {8: "static_cudagraph"})
+    assert "more energy" not in energy_claim(published("efficiency"), measured=aligned)["verdict"]
+    points = efficiency_checkpoints(published("efficiency")).set_index(["model", "pruning_pct"])
+    assert points.checkpoint[("Llama-3.2-1B", 0)] == "meta-llama/Llama-3.2-1B-Instruct"
+    assert points.checkpoint[("Llama-3.2-3B", 0)] == "meta-llama/Llama-3.2-3B"

@@ -249,6 +249,7 @@ def study_claims(
     seed: int = 0,
     n_resamples: int = 9999,
     alpha: float = 0.05,
+    measured_energy: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim of the study's abstract: claim, evidence, criterion, verdict.
 
@@ -257,6 +258,8 @@ def study_claims(
         efficiency: ``published("efficiency")``.
         seed, n_resamples: of the correlation tests that sample (pooled models).
         alpha: level of every test.
+        measured_energy: the book's own energy measurements of the study's 10 % width
+            (:func:`widthprune.analysis.deployment.measured_energy` rows), for the energy claim.
     """
     robust = correlation_robustness(benchmarks, seed=seed, n_resamples=n_resamples)
     pooled = "pooled base models"
@@ -278,7 +281,7 @@ def study_claims(
             None,
             alpha,
         ),
-        energy_claim(efficiency),
+        energy_claim(efficiency, measured=measured_energy),
         latency_claim(efficiency),
         batch_claim(efficiency),
     ]
