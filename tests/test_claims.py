@@ -313,7 +313,8 @@ def test_the_energy_verdict_carries_the_books_own_measurements_and_their_cards()
     assert ours.device.tolist() == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
     assert ours.rounds.tolist() == [1, 3] and (ours.relative > 1.5).all()
     claim = energy_claim(published("efficiency"), measured=ours)
-    assert claim["verdict"].endswith("the study's unaligned width 7373 uses more energy than unpruned")
+    more = "the study's unaligned width 7373 uses more energy than unpruned"
+    assert claim["verdict"].endswith(more)
     assert "at batch 8 (NVIDIA H200, static_cudagraph, 3 rounds)" in claim["evidence"]
     # the aligned neighbour below saves: no such clause
     aligned = measured_energy(rounds, 7296, {8: "static_cudagraph"})

@@ -152,7 +152,8 @@ def energy_claim(
     )
     ours = ""
     if measured is not None and len(measured):
-        ours = f" Measured by the book at width {width} ({100 * (1 - width / 8192):.0f} % pruned): " + (
+        pruned = f"{100 * (1 - width / 8192):.0f} % pruned"
+        ours = f" Measured by the book at width {width} ({pruned}): " + (
             "; ".join(
                 f"{r.relative:.2f}x the unpruned {_ENERGY[r.metric]} at batch {r.batch} "
                 f"({r.device}, {r.path}, {r.rounds} round{'s' if r.rounds > 1 else ''})"
