@@ -360,3 +360,22 @@ def test_the_chance_check_is_undetermined_where_the_interval_and_the_test_disagr
     above = rob.scope == "Llama-3.2-3B, mmlu above chance"
     wide = rob.assign(ci_high=rob.ci_high.where(~above, 0.1))
     assert correlation_checks(wide, "Llama-3.2-3B")["above chance"] is False
+
+
+def test_mc2_floor_is_the_mean_share_of_true_answers_and_needs_items_we_do_not_ship():
+    from pathlib import Path
+
+    from widthprune.analysis.stats import mc2_floor
+
+    assert mc2_floor([1, 3], [3, 1]) == pytest.approx((0.25 + 0.75) / 2)
+    assert mc2_floor([2], [2]) == 0.5
+    with pytest.raises(ValueError, match="at least one answer"):
+        mc2_floor([0], [4])
+    # the book says the floor cannot be computed here: no TruthfulQA items are installed
+    import widthprune.evaluation as evaluation
+
+    tasks = Path(evaluation.__file__).parent / "tasks"
+    assert not [p for p in tasks.rglob("*") if "truthful" in p.name.lower()]
+    from widthprune.analysis.stats import CHANCE
+
+    assert ("truthfulqa_mc2", "acc") not in CHANCE
