@@ -34,6 +34,7 @@ SMALL = {
     "05_capabilities": {"sweep": ["--limit", "4"]},
     "06_correlation": {"papermill": ["-p", "n_resamples", "99"]},
     "08_real_model": {"sweep": ["--limit", "2"]},
+    "09_evidence": {"papermill": ["-p", "n_resamples", "99"]},
 }
 
 

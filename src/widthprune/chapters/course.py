@@ -5,7 +5,8 @@ by ``benchmarks/bench_chapters.py``): every chapter run once with its default pa
 order a student meets them. A step's time is its CPU time, notebook kernels included: on an
 otherwise idle 2-core laptop it takes about that long or less (less where both cores work at
 once), whereas its wall time on the shared machine that recorded it also counts the other
-users. Where a row holds only a wall time, that time, an upper bound, is used.
+users. Where a row holds only a wall time, that time, an upper bound, is used; where it holds
+neither, the step was not measured and its time is NaN (the book says "not measured").
 
 A sweep runs chapter 4 once per configuration, so its time is the time of one evaluation (from
 a recorded sweep row, its time over the configurations it evaluated; else chapter 4's own)
@@ -51,6 +52,7 @@ def sweep_configurations() -> int:
 
 
 def _seconds(row: pd.Series) -> float:
+    """The step's CPU time, else its wall time, else NaN: not measured."""
     return float(row["wall_seconds"] if pd.isna(row["cpu_seconds"]) else row["cpu_seconds"])
 
 
