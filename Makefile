@@ -43,7 +43,8 @@ SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $
 	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
 	$(if $(BATCH),--batch-size $(BATCH),) $(if $(EXECUTOR),--executor $(EXECUTOR),) $(JOB_ARGS)
 
-.PHONY: setup browser slurm deploy test lint book chapters sweep check-book bench bench-gguf clean
+.PHONY: setup browser slurm deploy test lint book chapters sweep check-book bench bench-gguf clean \
+	student
 
 setup: $(STAMP) browser
 
@@ -142,6 +143,10 @@ book: setup
 	$(if $(BROWSER),stage $(WP) check-book _build/html --screenshots _build/screenshots, \
 		echo "skipped  $(WP) check-book (no Chromium)" >> _build/stages.txt); \
 	echo "$$(( $$(date +%s) - t0 )) s  total" >> _build/stages.txt; cat _build/stages.txt
+
+# The student edition: every chapter without its solutions, in student/ (the book keeps them).
+student: $(STAMP)
+	$(PY) -m widthprune.chapters.student notebooks student
 
 check-book: $(STAMP)
 	$(if $(BROWSER),$(WP) check-book _build/html --screenshots _build/screenshots,@echo "$(NO_BROWSER)")
