@@ -52,7 +52,8 @@ _INSPECT = """() => ({
         return !(c && c.textContent.trim());
       })
       .filter(e => e.tagName === 'FIGURE' || !e.closest('figure'))
-      .map(e => (e.querySelector && e.querySelector('img') || e).getAttribute('src') || e.id || 'figure'),
+      .map(e => (e.querySelector && e.querySelector('img') || e).getAttribute('src')
+                || e.id || 'figure'),
   wide_tables: Array.from(document.querySelectorAll('table')).filter(t => {
         const column = t.parentElement.closest('main, article, [role=main], body');
         const room = column.getBoundingClientRect();
