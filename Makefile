@@ -91,7 +91,7 @@ slurm:
 
 # GGUF files for llama.cpp (`widthprune export-gguf`, chapter 7's laptop measurement): the
 # `deploy` extra, whose llama-cpp-python pip builds from its source archive (cmake and a C++
-# compiler; about 20 minutes on two shared cores, once: pip keeps the wheel in its cache), and
+# compiler; 824 s on two shared cores, once: pip keeps the wheel in its cache), and
 # llama.cpp's converter from the same archive, copied to $(VENV)/share/llama.cpp.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
