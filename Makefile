@@ -43,7 +43,8 @@ SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $
 	$(if $(DTYPE),--dtype $(DTYPE),) $(if $(CALIBRATION),--calibration $(CALIBRATION),) \
 	$(if $(BATCH),--batch-size $(BATCH),) $(if $(EXECUTOR),--executor $(EXECUTOR),) $(JOB_ARGS)
 
-.PHONY: setup browser slurm deploy test lint book chapters sweep check-book bench bench-gguf clean
+.PHONY: setup browser slurm deploy test lint book chapters sweep check-book bench bench-gguf clean \
+	student
 
 setup: $(STAMP) browser
 
@@ -90,7 +91,7 @@ slurm:
 
 # GGUF files for llama.cpp (`widthprune export-gguf`, chapter 7's laptop measurement): the
 # `deploy` extra, whose llama-cpp-python pip builds from its source archive (cmake and a C++
-# compiler; about 20 minutes on two shared cores, once: pip keeps the wheel in its cache), and
+# compiler; 824 s on two shared cores, once: pip keeps the wheel in its cache), and
 # llama.cpp's converter from the same archive, copied to $(VENV)/share/llama.cpp.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
@@ -135,13 +136,17 @@ book: setup
 	stage $(WP) chapters 01_anatomy 02_scoring 03_pruning; \
 	stage $(WP) sweep $(SWEEP_ARGS); \
 	stage $(WP) sweep $(REAL_ARGS); \
-	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model \
+	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model 09_evidence \
 		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"' \
 		-p 08_real_model:run='"$(REAL_RUN)"'; \
 	stage $(VENV)/bin/jupyter-book build . -W --keep-going; \
 	$(if $(BROWSER),stage $(WP) check-book _build/html --screenshots _build/screenshots, \
 		echo "skipped  $(WP) check-book (no Chromium)" >> _build/stages.txt); \
 	echo "$$(( $$(date +%s) - t0 )) s  total" >> _build/stages.txt; cat _build/stages.txt
+
+# The student edition: every chapter without its solutions, in student/ (the book keeps them).
+student: $(STAMP)
+	$(PY) -m widthprune.chapters.student notebooks student
 
 check-book: $(STAMP)
 	$(if $(BROWSER),$(WP) check-book _build/html --screenshots _build/screenshots,@echo "$(NO_BROWSER)")

@@ -243,8 +243,8 @@ def test_efficiency_chapter_judges_widths_by_their_rounds(tmp_path):
     one = load_measurements(csv).query(
         "shape == 'llama-3.2-1b' and path == 'static_cudagraph' and batch in [1, 8]"
     )
-    # three rounds, each 1 % above the one before: per-round ratios equal the one pass's, and a
-    # width is told apart from the unpruned one only if it differs by more than 2 %
+    # three rounds, each 1 % above the one before: per-round ratios equal the one pass's; the
+    # rounds separate a width from the unpruned one above 2 %, and the rule's margin asks 5 %
     rounds = pd.concat([one.assign(value=one["value"] * (1 + 0.01 * r), round=r) for r in range(3)])
     rounds.to_csv(tmp_path / "rounds.csv", index=False)
     out = run_notebook(
@@ -263,7 +263,7 @@ def test_efficiency_chapter_judges_widths_by_their_rounds(tmp_path):
     cmp = compare_rounds(rounds, "energy_per_token").query("batch == 8")
     saved = cmp.query("verdict == 'lower'")["width"].tolist()
     assert names["lower_b"]["text/markdown"] == (", ".join(map(str, saved)) or "none")
-    costs = sorted(w for w, v in e.loc[8].items() if v / e.loc[(8, 8192)] > 1.02)
+    costs = sorted(w for w, v in e.loc[8].items() if v / e.loc[(8, 8192)] > 1.05)
     assert names["higher_b"]["text/markdown"] == ", ".join(map(str, costs))
 
 
@@ -311,3 +311,18 @@ def test_real_model_chapter_reads_a_smollm2_sweep_and_the_recorded_run(tmp_path)
     assert names["chat_n"]["text/plain"] == "280"
     with pytest.raises(ValueError, match="chat_template"):  # without vary, the run is refused
         recorded_run("smollm2-chat-cpu")
+
+
+def test_the_evidence_page_grades_every_claim_and_states_its_hypothesis(tmp_path):
+    out = run_notebook(
+        ROOT / "notebooks" / "09_evidence.ipynb",
+        tmp_path / "09.ipynb",
+        {"n_resamples": 99},
+        cwd=ROOT,
+    )
+    names = glued(nbformat.read(out, as_version=4))
+    assert names["n_claims"]["text/plain"] == "8"
+    consistent, weak = int(names["n_consistent"]["text/plain"]), int(names["n_weak"]["text/plain"])
+    assert consistent + weak <= 8 and weak >= 4
+    hypothesis = names["hypothesis"]["text/markdown"]
+    assert hypothesis.startswith("Hypothesis, not a finding") and "n = 5 settings" in hypothesis

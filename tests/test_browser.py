@@ -17,8 +17,19 @@ def site(tmp_path):
     (tmp_path / "_images").mkdir()
     (tmp_path / "_images" / "dot.png").write_bytes(PNG)
     page = "<html><head><title>{t}</title></head><body>{b}</body></html>"
+    captioned = '<figure><img src="_images/dot.png"><figcaption>A dot.</figcaption></figure>'
+    scrolled = '<div style="overflow-x:auto; max-width:100%"><table><tr>{}</tr></table></div>'
+    cells = "".join(f"<td>column{i}</td>" for i in range(200))
     (tmp_path / "index.html").write_text(
-        page.format(t="Good", b='<figure><img src="_images/dot.png"></figure><p>fine</p>')
+        page.format(t="Good", b=captioned + scrolled.format(cells) + "<p>fine</p>")
+    )
+    (tmp_path / "layout.html").write_text(
+        page.format(
+            t="Layout",
+            b='<main style="width:600px"><table><tr>' + cells + "</tr></table>"
+            '<figure><img src="_images/dot.png"><figcaption> </figcaption></figure>'
+            '<div class="cell_output"><img src="_images/dot.png"></div></main>',
+        )
     )
     (tmp_path / "broken.html").write_text(
         page.format(t="Broken", b='<img src="_images/missing.png"><figure><p>no image</p></figure>')
@@ -41,6 +52,7 @@ def test_book_pages_skips_sphinx_pages(site):
         "broken.html",
         "cell.html",
         "index.html",
+        "layout.html",
         "script.html",
     ]
     with pytest.raises(FileNotFoundError, match="index.html"):
@@ -55,8 +67,15 @@ def test_check_pages_finds_each_problem(site, tmp_path_factory):
         "broken.html": False,
         "cell.html": False,
         "index.html": True,
+        "layout.html": False,
         "script.html": False,
     }
+    # a table wider than its column, a blank caption and a bare output image; the table in a
+    # scroll box on the index page fits
+    assert report.loc["layout.html", "wide_tables"] == ["column0"]
+    assert report.loc["layout.html", "uncaptioned_figures"] == ["_images/dot.png"] * 2
+    assert report.loc["index.html", "wide_tables"] == []
+    assert report.loc["index.html", "uncaptioned_figures"] == []
     assert report.loc["broken.html", "broken_images"] == ["_images/missing.png"]
     assert report.loc["broken.html", "empty_figures"] == 1
     assert any("missing.png" in u for u in report.loc["broken.html", "failed_requests"])

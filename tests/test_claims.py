@@ -25,7 +25,9 @@ def test_every_claim_of_the_abstract_has_a_row(claims_table):
         "supported",
         "partly supported (4 of 12)",
         "not testable: no unpruned model is above chance",
-        "reproduced; not robust (ranks, above chance)",
+        "reproduced; not robust (ranks); above chance undetermined (n = 5: r = -0.862, "
+        "bootstrap interval -1.000 to -0.574, permutation p = 0.067, at least 0.008 with any "
+        "pairing)",
         "robust",
         "partly supported: single workloads only",
         "partly supported: longer requests, not slower tokens",
@@ -264,3 +266,59 @@ def test_criteria_compared_at_one_width():
     assert describe_criteria_at(lone, "toy_arithmetic", "exact_match", 2.3).startswith(
         "At an expansion ratio of 2.40"
     )
+
+
+def test_the_verdict_keeps_the_correction_family_of_the_table_it_is_read_from():
+    """Holm over the two narrowest widths rejected where the printed table's Holm did not."""
+    from widthprune.analysis.stats import adjust
+
+    ratios = [3.6, 3.2, 2.8, 2.4, 2.0, 1.6]
+    rows = []
+    for criterion, narrow_p, narrow_gap in (("a", 0.5, 0.01), ("b", 0.006, -0.05)):
+        for ratio in ratios:
+            narrow = ratio == 1.6
+            gap = narrow_gap if narrow else (0.028 if ratio == 2.0 and criterion == "a" else 0.0)
+            p = narrow_p if narrow else (0.004 if gap else 0.9)
+            half = 0.02
+            rows.append(
+                dict(criterion=criterion, expansion_ratio=ratio, gap=gap, p=p)
+                | dict(ci_low=gap - half, ci_high=gap + half, pattern="no difference")
+                | dict(knowledge_base=0.9, knowledge=0.5, instruction_base=0.5, instruction=0.4)
+            )
+    gap = adjust(pd.DataFrame(rows), method="holm")
+    verdicts = pattern_verdict(gap).set_index("criterion")
+    b = verdicts.loc["b"]
+    # 12 tests: 0.004 * 12 = 0.048 for a's 2.00; b's narrowest 0.006 * 11 = 0.066, not rejected
+    assert b.p_adj == pytest.approx(0.066) and b.verdict == "neither pattern"
+    assert b.family == "Holm over the 12 gap tests of the table"
+    text = describe_pattern(verdicts.reset_index(), gap=gap)
+    assert "p = 0.066 after Holm over the 12 gap tests of the table), neither pattern" in text
+    assert "excludes zero at a ratio of 2.00 (+0.028 [+0.008, +0.048], the study's way" in text
+    assert "No criterion shows the study's pattern at its narrowest width." in text
+
+
+def test_the_energy_verdict_carries_the_books_own_measurements_and_their_cards():
+    from widthprune.analysis.deployment import efficiency_checkpoints, measured_energy
+    from widthprune.efficiency.timing import load_measurements
+
+    root = "benchmarks/results/"
+    h100 = load_measurements(root + "efficiency_h100.csv")
+    rounds = load_measurements(root + "efficiency_h200_rounds.csv")
+    ours = pd.concat(
+        [
+            measured_energy(h100, 7373, {8: "static_cudagraph"}, metric="energy_per_token_net"),
+            measured_energy(rounds, 7373, {8: "static_cudagraph"}),
+        ]
+    )
+    assert ours.device.tolist() == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
+    assert ours.rounds.tolist() == [1, 3] and (ours.relative > 1.5).all()
+    claim = energy_claim(published("efficiency"), measured=ours)
+    more = "the study's unaligned width 7373 uses more energy than unpruned"
+    assert claim["verdict"].endswith(more)
+    assert "at batch 8 (NVIDIA H200, static_cudagraph, 3 rounds)" in claim["evidence"]
+    # the aligned neighbour below saves: no such clause
+    aligned = measured_energy(rounds, 7296, {8: "static_cudagraph"})
+    assert "more energy" not in energy_claim(published("efficiency"), measured=aligned)["verdict"]
+    points = efficiency_checkpoints(published("efficiency")).set_index(["model", "pruning_pct"])
+    assert points.checkpoint[("Llama-3.2-1B", 0)] == "meta-llama/Llama-3.2-1B-Instruct"
+    assert points.checkpoint[("Llama-3.2-3B", 0)] == "meta-llama/Llama-3.2-3B"

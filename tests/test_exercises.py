@@ -34,6 +34,7 @@ SMALL = {
     "05_capabilities": {"sweep": ["--limit", "4"]},
     "06_correlation": {"papermill": ["-p", "n_resamples", "99"]},
     "08_real_model": {"sweep": ["--limit", "2"]},
+    "09_evidence": {"papermill": ["-p", "n_resamples", "99"]},
 }
 
 
@@ -183,3 +184,11 @@ def test_folded_solutions_pass_their_self_check_and_wrong_versions_fail(path, ca
         namespace[name] = solution_fn
     out = capsys.readouterr().out
     assert "PASS" in out and "FAIL" in out
+
+
+def test_no_glued_number_sits_inside_a_code_literal():
+    """A glue role in backticks renders literally: `{glue:text}`x`` shows its own source."""
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                assert "`{glue:" not in cell.source, f"{path.stem}: {cell.source[:80]}"

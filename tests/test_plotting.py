@@ -112,3 +112,21 @@ def test_gap_figure_draws_both_capabilities_per_criterion():
         "instruction · ppm",
         "instruction · wanda",
     ]
+
+
+def test_change_lines_break_where_a_model_has_no_data():
+    """1B-Instruct was evaluated at 0/10/40/60 %: no line may run through 20 and 30 %."""
+    from widthprune.plotting import plot_change
+
+    rows = [
+        {"model": m, "task": "ifeval", "pruning_pct": p, "estimate": e, "ci_low": e - 0.02,
+         "ci_high": e + 0.02}
+        for m, pcts in (("base", (10, 20, 30, 40)), ("instruct", (10, 40)))
+        for p, e in zip(pcts, (0.01, 0.02, 0.03, 0.04), strict=False)
+    ]  # fmt: skip
+    ax = plot_change(pd.DataFrame(rows))
+    lines = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+    y = lines["ifeval, instruct"].get_ydata()
+    assert list(lines["ifeval, instruct"].get_xdata()) == [10, 20, 30, 40]
+    assert y[0] == 0.01 and np.isnan(y[1]) and np.isnan(y[2]) and y[3] == 0.02
+    assert not np.isnan(lines["ifeval, base"].get_ydata()).any()

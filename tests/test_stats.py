@@ -302,3 +302,80 @@ def test_far_from_zero_comparisons_survive_holm_over_a_large_family():
     assert len(out) == 120 and (out.ci_low > 0.4).all()
     assert (out.p_floor <= 0.05 / 120 / 10).all()
     assert out.reject.all() and out.p_adj.max() < 0.01
+
+
+def test_scores_without_a_standard_error_are_not_counted_by_sign():
+    """Perplexity "worse in 6 of 6" came from signs alone, a count that could not fail."""
+    dich = dichotomy(published()).set_index(["model", "task", "metric"])
+    ppl = dich.loc[("Llama-3.2-3B", "wikitext", "word_perplexity")]
+    assert ppl.tested == 0 and ppl.direction == "not tested"
+    assert pd.isna(ppl.worse) and pd.isna(ppl.better)
+    mmlu = dich.loc[("Llama-3.2-3B", "mmlu", "acc")]
+    assert mmlu.tested == 6 and mmlu.worse == 6
+    # the same scores with a standard error are tested, and a flat score then holds
+    flat = pd.DataFrame(
+        {
+            "model": "m",
+            "task": "wikitext",
+            "metric": "word_perplexity",
+            "filter": "none",
+            "pruning_pct": [0, 10, 20, 30],
+            "value": [10.0, 10.1, 10.2, 10.3],
+        }
+    )
+    assert dichotomy(flat).direction.iloc[0] == "not tested"
+    tested = dichotomy(flat.assign(stderr=1.0)).iloc[0]
+    assert (tested.tested, tested.worse, tested.direction) == (3, 0, "holds")
+
+
+def test_few_points_bound_the_permutation_p_and_the_family_is_corrected():
+    from widthprune.analysis.correlation import smallest_p
+
+    # five skewed points: one pairing of the 120 reaches the largest |r| (both sorted)
+    x, y = np.array([0.0, 1.0, 2.0, 3.0, 7.0]), np.array([0.0, 1.0, 3.0, 2.0, 10.0])
+    assert smallest_p(x, y) == pytest.approx(1 / 120)
+    # Spearman: the perfect order and its reverse tie in size
+    assert smallest_p(x, y, "spearman") == pytest.approx(2 / 120)
+    rob = correlation_robustness(published(), n_resamples=999)
+    assert (rob.p_perm >= rob.p_min - 1e-12).all()
+    assert (rob.p_perm_adj >= rob.p_perm).all() and rob.p_perm_adj.max() <= 1
+    family = f"Holm over the {len(rob)} permutation tests of the table"
+    assert rob.family.unique().tolist() == [family]
+    head = rob[(rob.scope == "Llama-3.2-3B") & (rob.method == "pearson")].iloc[0]
+    assert head.p_perm < 0.05 < head.p_perm_adj  # the headline alone, not in its family
+
+
+def test_the_chance_check_is_undetermined_where_the_interval_and_the_test_disagree():
+    from widthprune.analysis.abstract import correlation_checks
+
+    rob = correlation_robustness(published(), n_resamples=999)
+    checks = correlation_checks(rob, "Llama-3.2-3B")
+    assert checks == {
+        "permutation": True,
+        "ranks": False,
+        "leave one out": True,
+        "above chance": None,
+    }
+    # the same rows with the interval reaching zero: the check fails
+    above = rob.scope == "Llama-3.2-3B, mmlu above chance"
+    wide = rob.assign(ci_high=rob.ci_high.where(~above, 0.1))
+    assert correlation_checks(wide, "Llama-3.2-3B")["above chance"] is False
+
+
+def test_mc2_floor_is_the_mean_share_of_true_answers_and_needs_items_we_do_not_ship():
+    from pathlib import Path
+
+    from widthprune.analysis.stats import mc2_floor
+
+    assert mc2_floor([1, 3], [3, 1]) == pytest.approx((0.25 + 0.75) / 2)
+    assert mc2_floor([2], [2]) == 0.5
+    with pytest.raises(ValueError, match="at least one answer"):
+        mc2_floor([0], [4])
+    # the book says the floor cannot be computed here: no TruthfulQA items are installed
+    import widthprune.evaluation as evaluation
+
+    tasks = Path(evaluation.__file__).parent / "tasks"
+    assert not [p for p in tasks.rglob("*") if "truthful" in p.name.lower()]
+    from widthprune.analysis.stats import CHANCE
+
+    assert ("truthfulqa_mc2", "acc") not in CHANCE

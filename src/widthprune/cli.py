@@ -581,6 +581,9 @@ def run_export_gguf(args) -> int:
     return 0 if verdict["passed"] else 1
 
 
+from .chapters.grading import add_check_exercises  # noqa: E402
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="widthprune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -592,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_toy(sub)
     add_published(sub)
     add_export_gguf(sub)
+    add_check_exercises(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ belong to the book.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _axes(ax=None):
@@ -216,25 +217,37 @@ def plot_change(
 ):
     """Change from the unpruned baseline against pruning, with its interval as a band.
 
+    Each line runs over the x values of the whole frame: where one group has no row (a model
+    the study evaluated at fewer percentages), its line and band break instead of drawing
+    through widths without data.
+
     Args:
         data: :func:`widthprune.analysis.stats.baseline_change` rows (estimate, ci_low, ci_high).
     """
     import seaborn as sns
 
     ax = _axes(ax)
-    sns.lineplot(data=data, x=x, y="estimate", hue=hue, style=style, marker="o", ax=ax)
-    palette = dict(
-        zip(data[hue].unique(), sns.color_palette(n_colors=data[hue].nunique()), strict=True)
+    grid = np.sort(data[x].unique())
+    colours = dict(
+        zip(data[hue].unique(), sns.color_palette(n_colors=data[hue].nunique()), strict=False)
     )
+    styles = list(data[style].unique()) if style else [None]
+    marks = dict(zip(styles, ["o", "s", "^", "D", "v", "P"] * len(styles), strict=False))
+    dashes = dict(zip(styles, ["-", "--", ":", "-."] * len(styles), strict=False))
     for keys, part in data.groupby([hue] + ([style] if style else []), sort=False):
-        key = keys[0] if isinstance(keys, tuple) else keys
-        part = part.sort_values(x)
-        ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=palette[key], alpha=0.15)
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        key, kind = keys[0], keys[1] if style else None
+        full = part.groupby(x)[["estimate", "ci_low", "ci_high"]].mean().reindex(grid)
+        label = f"{key}, {kind}" if style else str(key)
+        colour = colours[key]
+        ax.plot(
+            grid, full["estimate"], marker=marks[kind], ls=dashes[kind], color=colour, label=label
+        )
+        ax.fill_between(grid, full["ci_low"], full["ci_high"], color=colour, alpha=0.15)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel("change from the unpruned model")
-    if x == "pruning_pct":
-        ax.set_xlabel("neurons pruned (%)")
-    return _legend_outside(ax)
+    ax.set_xlabel("neurons pruned (%)" if x == "pruning_pct" else x)
+    return _legend_outside(ax, title=None)
 
 
 def plot_intervals(

@@ -74,19 +74,25 @@ def _knowledge(results: pd.DataFrame, alpha: float) -> dict:
     parts = []
     for r in rows.itertuples():
         f = ".1f" if "perplexity" in r.metric else ".3f"
+        count = (
+            f"significantly worse in {r.worse:.0f} of {r.n - 1}"
+            if r.tested
+            else "no standard error, so no test"
+        )
         parts.append(
             f"{r.model} {r.task}: {r.baseline:{f}} unpruned, {r.best:{f}} to {r.worst:{f}} "
-            f"pruned, worse in {r.worse} of {r.n - 1}"
+            f"pruned, {count}"
         )
-    falls = (rows["direction"] == "falls").all()
+    tested = rows[rows["direction"] != "not tested"]
+    falls = len(tested) > 0 and (tested["direction"] == "falls").all()
     return {
         "claim": "Knowledge (MMLU, GSM8K, perplexity) degrades as the expansion ratio shrinks",
         "evidence": "; ".join(parts)
         + f". MMLU cannot be told from chance in {int(mmlu['at_chance'].sum())} of {len(mmlu)} "
         "pruned base configurations: it falls to its floor rather than degrading gradually.",
-        "criterion": "every knowledge score of both base models is worse than unpruned in more "
-        f"than half of the pruned configurations (z test, Holm over the dichotomy table, "
-        f"{alpha:g}; perplexity by sign)",
+        "criterion": "every knowledge score of both base models that has a standard error is "
+        "significantly worse than unpruned in more than half of the pruned configurations (z "
+        f"test, Holm over the dichotomy table, {alpha:g}); perplexity has none and is not counted",
         "verdict": "supported" if falls else "partly supported",
     }
 
@@ -151,8 +157,15 @@ def _musr(results: pd.DataFrame, alpha: float) -> dict:
     }
 
 
-def correlation_checks(robust: pd.DataFrame, scope: str, alpha: float = 0.05) -> dict[str, bool]:
-    """The robustness checks of one correlation, each True where it holds.
+def correlation_checks(
+    robust: pd.DataFrame, scope: str, alpha: float = 0.05
+) -> dict[str, bool | None]:
+    """The robustness checks of one correlation: True where it holds, False where it fails.
+
+    The chance check is None (undetermined) where its permutation p is not below ``alpha`` but
+    its bootstrap interval excludes zero: with the few configurations above chance (five in
+    the 3B) the test has little power, so its p above ``alpha`` is no evidence against the
+    correlation, and its interval none for it that a permutation test would confirm.
 
     Args:
         robust: :func:`widthprune.analysis.claims.correlation_robustness` rows.
@@ -164,13 +177,17 @@ def correlation_checks(robust: pd.DataFrame, scope: str, alpha: float = 0.05) ->
     ]
     above = above.set_index("method") if len(above) else None
     sign = rows.loc["pearson", "estimate"] > 0
+    chance: bool | None = bool(above is not None and above.loc["pearson", "p_perm"] < alpha)
+    if above is not None and not chance:
+        a = above.loc["pearson"]
+        chance = None if a.ci_low > 0 or a.ci_high < 0 else False
     return {
         "permutation": bool(rows.loc["pearson", "p_perm"] < alpha),
         "ranks": bool((rows.loc[["spearman", "kendall"], "p_perm"] < alpha).all()),
         "leave one out": bool(
             (rows.loc["pearson", "loo_min"] > 0) if sign else (rows.loc["pearson", "loo_max"] < 0)
         ),
-        "above chance": bool(above is not None and above.loc["pearson", "p_perm"] < alpha),
+        "above chance": chance,
     } | _within(robust, scope, alpha)
 
 
@@ -188,11 +205,19 @@ def _correlation(robust, scope, claim, target, alpha) -> dict:
     checks = correlation_checks(robust, scope, alpha)
     above = robust[(robust["scope"].str.startswith(f"{scope}, mmlu above"))]
     n_above = int(above["n"].iloc[0]) if len(above) else 0
-    failed = [name for name, ok in checks.items() if not ok]
+    failed = [name for name, ok in checks.items() if ok is False]
+    open_ = [name for name, ok in checks.items() if ok is None]
     reproduced = target is None or (
         round(pr.estimate, 3) == target[0] and round(pr.p, 3) == target[1]
     )
     robustness = "robust" if not failed else f"not robust ({', '.join(failed)})"
+    if open_:
+        a = above.set_index("method").loc["pearson"]
+        robustness += (
+            f"; {', '.join(open_)} undetermined (n = {int(a.n)}: r = {a.estimate:.3f}, bootstrap "
+            f"interval {a.ci_low:.3f} to {a.ci_high:.3f}, permutation p = {a.p_perm:.3f}, "
+            f"at least {a.p_min:.3f} with any pairing)"
+        )
     if target is not None:
         robustness = ("reproduced; " if reproduced else "not reproduced; ") + robustness
     verdict = robustness
@@ -209,9 +234,10 @@ def _correlation(robust, scope, claim, target, alpha) -> dict:
             else ""
         )
         + "robust: permutation p of r, and of both rank correlations, below "
-        f"{alpha:g}; r of one sign leaving out any configuration; r significant among the "
-        "configurations whose MMLU is above chance"
-        + ("; and centred within model" if "within model" in checks else ""),
+        f"{alpha:g}, each test on its own (the table's Holm column corrects them together); r "
+        "of one sign leaving out any configuration; r significant among the configurations "
+        "whose MMLU is above chance (undetermined where p is not but the bootstrap interval "
+        "excludes 0)" + ("; and centred within model" if "within model" in checks else ""),
         "verdict": verdict,
     }
 
@@ -223,6 +249,7 @@ def study_claims(
     seed: int = 0,
     n_resamples: int = 9999,
     alpha: float = 0.05,
+    measured_energy: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim of the study's abstract: claim, evidence, criterion, verdict.
 
@@ -231,6 +258,8 @@ def study_claims(
         efficiency: ``published("efficiency")``.
         seed, n_resamples: of the correlation tests that sample (pooled models).
         alpha: level of every test.
+        measured_energy: the book's own energy measurements of the study's 10 % width
+            (:func:`widthprune.analysis.deployment.measured_energy` rows), for the energy claim.
     """
     robust = correlation_robustness(benchmarks, seed=seed, n_resamples=n_resamples)
     pooled = "pooled base models"
@@ -252,7 +281,7 @@ def study_claims(
             None,
             alpha,
         ),
-        energy_claim(efficiency),
+        energy_claim(efficiency, measured=measured_energy),
         latency_claim(efficiency),
         batch_claim(efficiency),
     ]

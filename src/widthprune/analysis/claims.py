@@ -75,6 +75,8 @@ def correlation_robustness(
         models (the base models where ``results`` has a ``variant`` column, as the study pooled
         1B and 3B), raw and centred within model (which removes the difference between the
         models); and the pooled configurations whose x score is distinguishable from chance.
+        p_perm_adj is Holm over every permutation test of the table (one family: the checks
+        of one claim), and family says so.
     """
     wide = pair_scores(results, x, y)
     xs, ys = x[0], y[0]
@@ -102,7 +104,10 @@ def correlation_robustness(
                     scope=scope
                 )
             )
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    out["p_perm_adj"] = adjust(out, method="holm", p_col="p_perm")["p_adj"]
+    out["family"] = f"Holm over the {len(out)} permutation tests of the table"
+    return out
 
 
 def dichotomy(
@@ -127,9 +132,11 @@ def dichotomy(
         configurations), p_adj (Holm over the
         table), worse/better (pruned configs significantly worse/better than baseline:
         conservative z test, Holm-adjusted over every pruned configuration of the table, at
-        ``alpha``; by sign alone where no standard error is known, as for perplexity),
-        direction ("falls" or "rises" where more than half of the pruned configs are worse or
-        better, else "holds").
+        ``alpha``), tested (pruned configs with a test: a score without a standard error, such
+        as perplexity or instruction-level IFEval in the published tables, has none and is not
+        counted by its sign, which could not fail), direction ("falls" or "rises" where more
+        than half of the pruned configs are significantly worse or better, "not tested" where
+        none has a test, else "holds").
     """
     tasks = PUBLISHED_TASKS if tasks is None else tasks
     frame = results.copy()
@@ -152,7 +159,7 @@ def dichotomy(
         for col, val in zip([*by, "task", "metric", "filter"], group, strict=True):
             ch = ch[ch[col] == val]
         good = sign * ch["estimate"] > 0
-        signif = ch["reject"] | ch["p"].isna()  # no standard error: count by sign
+        signif = ch["reject"] & ch["p"].notna()  # no standard error: no test, not counted
         pruned = sign * part.loc[part["pruning_pct"] != 0, "value"]
         rows.append(
             {
@@ -169,6 +176,7 @@ def dichotomy(
                 "p": p,
                 "worse": int((~good & signif).sum()),
                 "better": int((good & signif).sum()),
+                "tested": int(ch["p"].notna().sum()),
                 "method": "Spearman rho vs pruning_pct (signed: < 0 is worse), exact "
                 "permutation p on |rho|",
             }
@@ -176,8 +184,12 @@ def dichotomy(
     out = adjust(pd.DataFrame(rows), method="holm")
     n_pruned = out["n"] - 1
     out["direction"] = np.select(
-        [out["worse"] > n_pruned / 2, out["better"] > n_pruned / 2], ["falls", "rises"], "holds"
+        [out["tested"] == 0, out["worse"] > n_pruned / 2, out["better"] > n_pruned / 2],
+        ["not tested", "falls", "rises"],
+        "holds",
     )
+    counts = out[["worse", "better"]].astype("Int64")
+    out[["worse", "better"]] = counts.mask(out["tested"] == 0, pd.NA)  # none could fail
     return out
 
 

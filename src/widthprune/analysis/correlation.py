@@ -25,6 +25,7 @@ __all__ = [
     "kendall",
     "pearson",
     "permutation_p",
+    "smallest_p",
     "spearman",
 ]
 
@@ -141,6 +142,31 @@ def permutation_p(
     return float(p), how
 
 
+def smallest_p(x, y, method: str = "pearson", *, n_resamples: int = 9999, seed: int = 0) -> float:
+    """The smallest two-sided permutation p that these values allow, whatever their pairing.
+
+    With n points there are n! pairings; the most extreme one (the largest ``|stat|`` any
+    pairing reaches) is still reached by some of them, so p cannot fall below their share. With
+    five points that is at least 1/120: a test at 0.05 then rejects only a near-perfect order,
+    and a p above it says little about whether there is a correlation.
+
+    Args:
+        x, y: paired observations, shape (n,), n >= 3.
+        method: as in :func:`permutation_p`.
+
+    Returns:
+        The share of pairings reaching the largest ``|stat|`` (exact), or 1 / (n_resamples + 1)
+        where the pairings are sampled.
+    """
+    x, y = _check(x, y)
+    null, exact = _null(x, y, _METHODS[method][1], n_resamples, seed)
+    if not exact:
+        return 1 / (n_resamples + 1)
+    size = np.abs(null)
+    top = np.nanmax(size)
+    return float((size >= top - 1e-12 * max(1.0, top)).mean())
+
+
 def correlation(
     x, y, *, seed: int = 0, n_resamples: int = 9999, confidence: float = 0.95
 ) -> pd.DataFrame:
@@ -155,7 +181,8 @@ def correlation(
     Returns:
         One row per method: estimate, p (the library's test: t for Pearson and Spearman, exact
         for Kendall at small n), p_perm (permutation test of no association, two-sided on the
-        size of the statistic), perm_test (exact or sampled), ci_low/ci_high (paired percentile
+        size of the statistic), p_min (the smallest p_perm these values allow, see
+        :func:`smallest_p`), perm_test (exact or sampled), ci_low/ci_high (paired percentile
         bootstrap, resamples with a constant side dropped), loo_min/loo_max (range of the
         estimate leaving one pair out), n, method.
     """
@@ -190,6 +217,7 @@ def correlation(
                 "ci_high": float(hi),
                 "p": float(res.pvalue),
                 "p_perm": p_perm,
+                "p_min": smallest_p(x, y, name, n_resamples=n_resamples, seed=seed + i),
                 "perm_test": how,
                 "loo_min": float(np.nanmin(loo)),
                 "loo_max": float(np.nanmax(loo)),

@@ -135,40 +135,64 @@ def pattern_verdict(
 ) -> pd.DataFrame:
     """The verdict per sweep, read at its narrowest width.
 
+    The test keeps the correction of the table it is read from: its p_adj is Holm over every
+    row of ``gap`` (every pruned width of every sweep), the family the gap table prints, so the
+    verdict and the table cannot disagree.
+
     Args:
         gap: :func:`capability_gap` rows.
         by: the columns naming a sweep.
-        alpha: level of the test; its p values are Holm-adjusted over the sweeps read (one
-            test each), not over every width of the table.
+        alpha: level of the test.
 
     Returns:
-        One row per sweep: ``by``, the narrowest configuration's columns of ``gap`` (p_adj now
-        over the sweeps), verdict ("the study's pattern", "the reverse of the study's pattern"
-        or "neither pattern") and rule (the criterion applied, in words).
+        One row per sweep: ``by``, the narrowest configuration's columns of ``gap``, verdict
+        ("the study's pattern", "the reverse of the study's pattern" or "neither pattern"),
+        family (the correction family of p_adj, in words) and rule (the criterion applied).
     """
     by = [c for c in by if c in gap]
     narrow = gap.loc[gap.groupby(by)["expansion_ratio"].idxmin()].reset_index(drop=True)
-    narrow = adjust(narrow.drop(columns=["p_adj"]), method="holm", alpha=alpha)
+    reject = narrow["p_adj"] < alpha
     narrow["verdict"] = np.select(
-        [narrow["reject"] & (narrow["gap"] > 0), narrow["reject"] & (narrow["gap"] < 0)],
+        [reject & (narrow["gap"] > 0), reject & (narrow["gap"] < 0)],
         [_LABELS["knowledge falls more"], _LABELS["instructions fall more"]],
         _LABELS["no difference"],
     )
+    narrow["family"] = f"Holm over the {len(gap)} gap tests of the table"
     narrow["rule"] = (
         "at the narrowest width, knowledge loses significantly more than instruction following "
-        "(two-sided z test of the gap between the two paired changes, Holm over the sweeps "
-        f"compared, {alpha:g}): the study's pattern; significantly less: the reverse"
+        f"(two-sided z test of the gap between the two paired changes, {narrow['family'].iloc[0]}"
+        f", {alpha:g}): the study's pattern; significantly less: the reverse"
     )
-    return narrow.drop(columns=["reject", "adjust", "pattern"])
+    return narrow.drop(columns=["pattern"])
 
 
-def describe_pattern(verdicts: pd.DataFrame, pairs: pd.DataFrame | None = None) -> str:
+def _leanings(gap: pd.DataFrame, criterion: str) -> str:
+    """The widths of one sweep whose unadjusted 95 % interval of the gap excludes zero."""
+    rows = gap[(gap["criterion"] == criterion) & ((gap["ci_low"] > 0) | (gap["ci_high"] < 0))]
+    if rows.empty:
+        return ""
+    parts = [
+        f"{r.expansion_ratio:.2f} ({r.gap:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
+        f"{'the study' if r.gap > 0 else 'the reverse'}'s way, Holm p = {r.p_adj:.3f})"
+        for r in rows.itertuples()
+    ]
+    return (
+        f"Before correction, the 95 % interval of `{criterion}`'s gap excludes zero at "
+        f"{'a ratio' if len(parts) == 1 else 'ratios'} of {'; '.join(parts)}."
+    )
+
+
+def describe_pattern(
+    verdicts: pd.DataFrame, pairs: pd.DataFrame | None = None, gap: pd.DataFrame | None = None
+) -> str:
     """The verdict of :func:`pattern_verdict` in sentences, numbers included, for the book.
 
     Args:
         verdicts: :func:`pattern_verdict` rows, one per sweep (criterion).
         pairs: the item-level tests behind them (:func:`widthprune.analysis.claims.toy_paired`),
             to say how many comparisons survive Holm's correction.
+        gap: the :func:`capability_gap` table the verdicts were read from, to name the widths
+            whose gap leans one way before correction.
     """
     out = []
     if pairs is not None:
@@ -182,17 +206,18 @@ def describe_pattern(verdicts: pd.DataFrame, pairs: pd.DataFrame | None = None) 
             f"Under `{r.criterion}`, at an expansion ratio of {r.expansion_ratio:.2f}, knowledge "
             f"accuracy goes from {r.knowledge_base:.3f} to {r.knowledge:.3f} and prompt-level "
             f"instruction accuracy from {r.instruction_base:.3f} to {r.instruction:.3f}: a gap "
-            f"of {r.gap:+.3f} (95 % interval {r.ci_low:+.3f} to {r.ci_high:+.3f}, Holm-adjusted "
-            f"p = {r.p_adj:.3f}), {r.verdict}."
+            f"of {r.gap:+.3f} (95 % interval {r.ci_low:+.3f} to {r.ci_high:+.3f}, p = "
+            f"{r.p_adj:.3f} after {r.family}), {r.verdict}."
         )
-    study = [f"`{c}`" for c, v in zip(verdicts["criterion"], verdicts["verdict"], strict=True)]
+        if gap is not None and (lean := _leanings(gap, r.criterion)):
+            out.append(lean)
     study = [
-        c
-        for c, v in zip(study, verdicts["verdict"], strict=True)
+        f"`{c}`"
+        for c, v in zip(verdicts["criterion"], verdicts["verdict"], strict=True)
         if v == _LABELS["knowledge falls more"]
     ]
     if not study:
-        out.append("No criterion shows the study's pattern.")
+        out.append("No criterion shows the study's pattern at its narrowest width.")
     elif len(study) == len(verdicts):
         out.append("Every criterion shows the study's pattern.")
     else:

@@ -16,7 +16,7 @@ from scipy import stats as st
 
 from ..evaluation.catalogue import CATALOGUE
 
-__all__ = ["CHANCE", "adjust", "baseline_change", "chance_floor", "regress"]
+__all__ = ["CHANCE", "adjust", "baseline_change", "chance_floor", "mc2_floor", "regress"]
 
 # Score of a uniform guess, per (task, metric), for the tasks whose answer sets are fixed.
 # (task, metric) -> chance level: the evaluation's per-task table for both accuracies, and 0 for
@@ -31,6 +31,24 @@ CHANCE: dict[tuple[str, str], float] = {
 # MuSR's three parts, items x chance: murder mysteries 250 x 1/2, object placements 256 x 1/5,
 # team allocation 250 x 1/3 (the choices the Open LLM Leaderboard normalises by)
 CHANCE.setdefault(("leaderboard_musr", "acc_norm"), (250 / 2 + 256 / 5 + 250 / 3) / 756)
+
+
+def mc2_floor(n_true, n_false) -> float:
+    """TruthfulQA-MC2's score of a model that gives every answer the same probability.
+
+    MC2 is the probability mass a model puts on a question's true answers, normalised over its
+    true and false ones; a uniform guess scores n_true / (n_true + n_false) on each question,
+    so the floor is the mean of that share. It needs each question's counts, which the study's
+    result files do not hold: without the items, the floor cannot be computed.
+
+    Args:
+        n_true, n_false: per question, the numbers of true and false reference answers,
+            shape (questions,).
+    """
+    t, f = np.asarray(n_true, dtype=float), np.asarray(n_false, dtype=float)
+    if t.shape != f.shape or t.ndim != 1 or len(t) == 0 or (t < 1).any() or (f < 1).any():
+        raise ValueError("n_true and n_false: equal 1-D shapes, at least one answer of each")
+    return float((t / (t + f)).mean())
 
 
 def regress(

@@ -2,7 +2,10 @@
 
 Each page is served from a loopback HTTP server, opened, and inspected for what a reader would
 notice: JavaScript errors, failed requests, images that did not load, figures without an
-image, and error output of executed cells. A full-page screenshot of each is saved.
+image, figures without a caption (a ``figure`` without a non-empty ``figcaption``, or a cell's
+output image outside such a figure), tables wider than the column they sit in (a table in a
+scroll box fits: the box is the column's width), and error output of executed cells. A
+full-page screenshot of each is saved.
 
 A browser asks for a page's icon on its own schedule, sometimes after the page has loaded and
 been closed, so a missing icon shows up as a console error only now and then. The icon is
@@ -42,6 +45,25 @@ _INSPECT = """() => ({
       .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
   empty_figures: Array.from(document.querySelectorAll('figure'))
       .filter(f => !f.querySelector('img, svg, canvas')).length,
+  uncaptioned_figures: Array.from(document.querySelectorAll('figure, .cell_output img'))
+      .filter(e => {
+        const f = e.tagName === 'FIGURE' ? e : e.closest('figure');
+        const c = f && f.querySelector('figcaption');
+        return !(c && c.textContent.trim());
+      })
+      .filter(e => e.tagName === 'FIGURE' || !e.closest('figure'))
+      .map(e => (e.querySelector && e.querySelector('img') || e).getAttribute('src')
+                || e.id || 'figure'),
+  wide_tables: Array.from(document.querySelectorAll('table')).filter(t => {
+        const column = t.parentElement.closest('main, article, [role=main], body');
+        const room = column.getBoundingClientRect();
+        let shown = t;  // what the reader sees of the table: its scroll box where it has one
+        for (let e = t; e && e !== column; e = e.parentElement) {
+          if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) { shown = e; break; }
+        }
+        const box = shown.getBoundingClientRect();
+        return box.right > room.right + 1 || box.left < room.left - 1;
+      }).map(t => (t.querySelector('th, td') || t).textContent.trim().slice(0, 40)),
   error_outputs: document.querySelectorAll(
       '.output.error, .output.traceback, .cell_output .traceback, div.ansi-red-fg').length,
   title: document.title,
@@ -130,7 +152,8 @@ def check_pages(
 
     Returns:
         One row per page: ``page, title, console_errors, failed_requests, broken_images,
-        missing_icon, empty_figures, error_outputs, screenshot, ok`` (lists hold the messages
+        missing_icon, empty_figures, uncaptioned_figures, wide_tables (the first cell of each),
+        error_outputs, screenshot, ok`` (lists hold the messages
         or sources; a console error names the resource it is about where the browser says).
     """
     from playwright.sync_api import sync_playwright
@@ -183,6 +206,8 @@ def check_pages(
                         "broken_images": found["broken_images"],
                         "missing_icon": missing_icon(root, rel),
                         "empty_figures": found["empty_figures"],
+                        "uncaptioned_figures": found["uncaptioned_figures"],
+                        "wide_tables": found["wide_tables"],
                         "error_outputs": found["error_outputs"],
                         "screenshot": str(shot) if shot else None,
                     }
@@ -198,6 +223,8 @@ def check_pages(
         & (frame.broken_images.str.len() == 0)
         & frame.missing_icon.isna()
         & (frame.empty_figures == 0)
+        & (frame.uncaptioned_figures.str.len() == 0)
+        & (frame.wide_tables.str.len() == 0)
         & (frame.error_outputs == 0)
     )
     return frame

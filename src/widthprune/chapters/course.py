@@ -5,11 +5,12 @@ by ``benchmarks/bench_chapters.py``): every chapter run once with its default pa
 order a student meets them. A step's time is its CPU time, notebook kernels included: on an
 otherwise idle 2-core laptop it takes about that long or less (less where both cores work at
 once), whereas its wall time on the shared machine that recorded it also counts the other
-users. Where a row holds only a wall time, that time, an upper bound, is used.
+users. Where a row holds only a wall time, that time, an upper bound, is used; where it holds
+neither, the step was not measured and its time is NaN (the book says "not measured").
 
-A sweep runs chapter 4 once per configuration, so its time is the time of one evaluation (from
-a recorded sweep row, its time over the configurations it evaluated; else chapter 4's own)
-times the number of configurations the default sweep holds.
+A sweep runs chapter 4 once per configuration. Its time is a recorded sweep row's, scaled to
+the configurations the default sweep holds; with no sweep recorded it is not measured (NaN),
+never chapter 4's time multiplied out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "chapter_seconds",
     "chapter_times",
     "configuration_seconds",
+    "describe_time",
     "sweep_configurations",
 ]
 
@@ -51,6 +53,7 @@ def sweep_configurations() -> int:
 
 
 def _seconds(row: pd.Series) -> float:
+    """The step's CPU time, else its wall time, else NaN: not measured."""
     return float(row["wall_seconds"] if pd.isna(row["cpu_seconds"]) else row["cpu_seconds"])
 
 
@@ -71,7 +74,17 @@ def chapter_seconds(step: str) -> float:
     """
     times = chapter_times().set_index("step")
     if step == "sweep":
+        if "sweep" not in times.index:
+            return float("nan")  # not measured: an estimate from chapter 4 would be extrapolated
         return configuration_seconds() * sweep_configurations()
     if step not in times.index:
         raise KeyError(f"No recorded time for {step!r}; recorded: {list(times.index)}")
     return _seconds(times.loc[step])
+
+
+def describe_time(step: str) -> str:
+    """A step's time as the book writes it: "about 38 s", "about 19 min" or "not measured"."""
+    seconds = chapter_seconds(step)
+    if seconds != seconds:  # NaN
+        return "not measured on an idle machine"
+    return f"about {seconds:.0f} s" if seconds < 120 else f"about {seconds / 60:.0f} min"

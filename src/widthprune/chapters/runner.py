@@ -32,6 +32,7 @@ CHAPTERS: tuple[str, ...] = (
     "06_correlation",
     "07_efficiency",
     "08_real_model",
+    "09_evidence",
 )
 EVALUATION_CHAPTER = "04_evaluate"
 
