@@ -152,6 +152,13 @@ def add_sweep(sub) -> None:
     p.add_argument("--dtype", choices=DTYPES, default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="evaluate each pruned configuration once per seed (the random criterion's floor); "
+        "the baseline runs with --seed",
+    )
     p.add_argument("--calibration", default=None, help="activation criteria's text")
     p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
     p.add_argument(
@@ -241,6 +248,7 @@ def run_sweep_command(args) -> int:
         dtype=args.dtype,
         device=args.device,
         seed=args.seed,
+        seeds=tuple(args.seeds) if args.seeds else None,
         calibration=args.calibration,
         batch_size=args.batch_size,
         engine=args.engine,

@@ -50,6 +50,7 @@ class SweepConfig:
     dtype: str = "auto"  # model dtype: auto, float32, bfloat16, float16
     device: str = "cpu"  # cpu, cuda, cuda:1, ...
     seed: int = 0  # seed of evaluation and of the random criterion
+    seeds: tuple[int, ...] | None = None  # pruned points once per seed (the baseline: `seed`)
     calibration: str | None = None  # activation criteria's text (None: the model's default)
     batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size
     engine: str = "fast"  # how requests are computed: "fast" or "lm-eval"
@@ -64,6 +65,10 @@ class SweepConfig:
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
             if not getattr(self, name):
                 raise ValueError(f"A sweep needs at least one of {name}.")
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(dict.fromkeys(int(s) for s in self.seeds)))
+            if not self.seeds:
+                raise ValueError("seeds is empty; give at least one seed or None")
         if not self.run or "/" in self.run or self.run.startswith("."):
             raise ValueError(f"run must be a plain folder name, got {self.run!r}")
 
@@ -83,8 +88,8 @@ class SweepConfig:
 
     def points(self) -> list[EvalConfig]:
         """Every configuration of the sweep: per model its baseline first, then each criterion
-        and target. Targets that give a width already listed (for that model and criterion), or
-        the unpruned width itself, are left out."""
+        and target (once per seed of ``seeds``). Targets that give a width already listed (for
+        that model and criterion), or the unpruned width itself, are left out."""
         out = []
         for model in self.models:
             baseline = EvalConfig(**self._common(model))
@@ -95,17 +100,20 @@ class SweepConfig:
                 targets = [("pruning_pct", v) for v in self.pcts or ()]
                 targets += [("expansion_ratio", v) for v in self.ratios or ()]
                 for key, value in targets:
-                    point = EvalConfig(
-                        **self._common(model),
-                        criterion=criterion,
-                        round_to=self.round_to,
-                        calibration=self.calibration,
-                        **{key: value},
-                    )
-                    width = point.resolved_width()
+                    points = [
+                        EvalConfig(
+                            **{**self._common(model), "seed": seed},
+                            criterion=criterion,
+                            round_to=self.round_to,
+                            calibration=self.calibration,
+                            **{key: value},
+                        )
+                        for seed in self.seeds or (self.seed,)
+                    ]
+                    width = points[0].resolved_width()
                     if width not in seen:
                         seen.add(width)
-                        out.append(point)
+                        out.extend(points)
         return out
 
     def validate(self, *, check_device: bool = True) -> list[EvalConfig]:

@@ -154,7 +154,10 @@ class GreedyDecoder:
         self._pos.copy_(real.sum(-1, keepdim=True))
         self._key.fill_(n)
         self._slot.fill_(1)
-        self._ended.copy_(torch.isin(first, self._eos))
+        self._ended.copy_(self._is_eos(first))
+
+    def _is_eos(self, tokens: Tensor) -> Tensor:
+        return (tokens[:, None] == self._eos[None, :]).any(-1)
 
     def _step(self) -> None:
         """One greedy step on device tensors only (what the graph replays)."""
@@ -162,7 +165,7 @@ class GreedyDecoder:
         nxt = self._forward(self._tok, self._pos, allowed[:, None, None, :])
         self._tok.copy_(nxt[:, None])
         self.tokens.index_copy_(1, self._slot, nxt[:, None])
-        self._ended |= torch.isin(nxt, self._eos)
+        self._ended |= self._is_eos(nxt)
         self._pos.add_(1)
         self._key.add_(1)
         self._slot.add_(1)
