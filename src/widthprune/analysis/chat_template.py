@@ -22,7 +22,7 @@ from .real_model import (
     uses_template,
 )
 
-__all__ = ["template_effect"]
+__all__ = ["prompt_mix", "template_effect"]
 
 
 def template_effect(
@@ -111,3 +111,26 @@ def template_effect(
         classify_change(r, margin=margin, min_items=min_items) for _, r in table.iterrows()
     ]
     return table
+
+
+def prompt_mix(n: int, *, seed: int = 0, per_type: int = 16, multi: int = 160) -> dict:
+    """What the first ``n`` prompts of the instruction suite hold, in its evaluation order.
+
+    Returns:
+        total (prompts in the suite), types (instruction types), single_min/single_max (prompts
+        with one instruction, fewest and most of one type) and multi (prompts with two or three).
+    """
+    from collections import Counter
+
+    from ..evaluation.tasks.real.instruction_suite import INSTRUCTIONS, _plan
+
+    plan = _plan(seed, per_type, multi)  # the order build_items gives, without the questions
+    singles = Counter(ids[0] for _, ids in plan[:n] if len(ids) == 1)
+    counts = [singles.get(i, 0) for i in INSTRUCTIONS]
+    return {
+        "total": len(plan),
+        "types": len(INSTRUCTIONS),
+        "single_min": min(counts),
+        "single_max": max(counts),
+        "multi": sum(len(ids) > 1 for _, ids in plan[:n]),
+    }
