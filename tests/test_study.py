@@ -107,6 +107,8 @@ def test_classify_response():
     assert classify_response(" the capital is Paris", "the", "Paris", 0.0) == (
         "answer lost by the extraction"
     )
+    assert classify_response(" Helium", "Helium", "He", 0.0) == "wrong answer"  # not a word of it
+    assert classify_response(" He.", "He.", "He", 0.0) == "answer lost by the extraction"
     assert classify_response("", "", "Paris", 0.0) == "empty answer"
     assert classify_response(" EonSSSS", "EonSSSS", "Paris", 0.0) == "wrong answer"
 

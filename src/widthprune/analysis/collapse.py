@@ -6,7 +6,8 @@ token limit; a filter extracts the answer (for ``real_capitals`` and ``real_elem
 the target. A score of zero can come from any step. :func:`response_table` keeps each item's
 raw text, extracted answer and score side by side and names the cause of every miss:
 
-- ``answer lost by the extraction``: the target is in the raw text but the score is 0 (an
+- ``answer lost by the extraction``: the target is a word of the raw text (not part of a
+  longer word: "Helium" does not hold "He") but the score is 0 (an
   evaluation artefact: the stop sequence, the filter or the comparison);
 - ``empty answer``: the model stopped at once (its first token was the stop sequence ``\\n``);
 - ``wrong answer``: the model answered something else.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +43,7 @@ def classify_response(raw: str, extracted: str, target: str, score: float) -> st
     """The cause of one item's score, one of :data:`CAUSES` (see the module docstring)."""
     if score == 1:
         return "right"
-    if target and target in raw:
+    if target and re.search(rf"(?<!\w){re.escape(target)}(?!\w)", raw):
         return "answer lost by the extraction"
     if not raw.strip():
         return "empty answer"
@@ -160,5 +162,10 @@ def recorded_responses(name: str | os.PathLike = "smollm2-ppm40") -> tuple[pd.Da
     folder = Path(name)
     if not (folder / "responses.csv").is_file():
         folder = COLLAPSE_DIR / str(name)
-    table = pd.read_csv(folder / "responses.csv", keep_default_na=False)
+    table = pd.read_csv(folder / "responses.csv", keep_default_na=False, dtype={"target": str})
+    table["raw"], table["extracted"] = table["raw"].astype(str), table["extracted"].astype(str)
+    table["cause"] = [  # the rule of this module, not the one the table was written with
+        classify_response(r, e, t, s)
+        for r, e, t, s in zip(table.raw, table.extracted, table.target, table.score, strict=True)
+    ]
     return table, json.loads((folder / "provenance.json").read_text())
