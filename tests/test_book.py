@@ -285,24 +285,46 @@ def test_real_model_chapter_reads_a_smollm2_sweep_and_the_recorded_run(tmp_path)
         cwd=tmp_path,
     )
     assert [o.status for o in outcomes] == ["done", "done"]
+    # a study run of the toy, one template: criteria at two widths, random with three seeds
+    from widthprune.analysis.recorded import export_run
+    from widthprune.analysis.study import evaluate_study, study_configs
+
+    toy = study_configs("toy", tasks="toy", limit=8, pcts=(20, 40), random_pcts=(40,),
+                        templates=(False,), random_templates=(False,))  # fmt: skip
+    evaluate_study(toy, "toy-study", tmp_path / "results")
+    study = export_run("toy-study", tmp_path / "results", tmp_path / "toy-study",
+                       provenance={"command": "study_configs('toy', ...)"})  # fmt: skip
+    params = {"run": "s", "results_dir": str(tmp_path / "results"), "n_resamples": 200}
     out = run_notebook(
-        ROOT / "notebooks" / "08_real_model.ipynb",
-        tmp_path / "08.ipynb",
-        {"run": "s", "results_dir": str(tmp_path / "results"), "n_resamples": 200},
-        cwd=tmp_path,
+        ROOT / "notebooks" / "08_real_model.ipynb", tmp_path / "08.ipynb", params, cwd=tmp_path
     )
     names = glued(nbformat.read(out, as_version=4))
     assert "evaluated 2 configurations with up to 2 items" in names["live_status"]["text/markdown"]
-    assert names["v_verdict"]["text/markdown"] == "**the study's pattern**"
+    assert "is not in this package" in names["study_status"]["text/markdown"]
+    # the relative margin leaves the recorded 40 % point undetermined: no pattern shown
+    assert names["v_verdict"]["text/markdown"] == "**neither pattern**"
+    assert "not significant after correction" in names["v_inst_reading"]["text/markdown"]
+    assert names["resp_lost"]["text/plain"] == "0" and names["resp_right"]["text/plain"] == "0"
+    assert names["chat_total"]["text/plain"] == "528"
+    with_study = run_notebook(
+        ROOT / "notebooks" / "08_real_model.ipynb",
+        tmp_path / "08-study.ipynb",
+        {**params, "study": str(study)},
+        cwd=tmp_path,
+    )
+    names_study = glued(nbformat.read(with_study, as_version=4))
+    assert f"holds {len(toy)} configurations" in names_study["study_status"]["text/markdown"]
+    assert names_study["n_verdicts"]["text/plain"] == str(len(toy) - 1)
+    assert "random" in names_study["band_md"]["text/markdown"]
     assert names["rec_pcts"]["text/markdown"] == "0 % and 40 %"
     assert float(names["base_inst"]["text/plain"]) == pytest.approx(49 / 528)
     # the chat-template section: the recorded CPU run, read with its template field varied
-    from widthprune.analysis import real_model
+    from widthprune.analysis.chat_template import template_effect
     from widthprune.analysis.recorded import recorded_run
 
     results, samples = recorded_run("smollm2-chat-cpu", vary=("chat_template",))
-    table = real_model.template_effect(results, samples, task="real_instructions_brief",
-                                       n_resamples=200)  # fmt: skip
+    table = template_effect(results, samples, task="real_instructions_brief",
+                            n_resamples=200)  # fmt: skip
     pruning = table[table.comparison == "pruning"].set_index("chat_template")
     unpruned = table[(table.comparison == "template") & (table.pruning_pct == 0)].iloc[0]
     assert float(names["chat_t_d"]["text/plain"]) == pytest.approx(unpruned.estimate)

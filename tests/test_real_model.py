@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from widthprune.analysis import real_model as rm
+from widthprune.analysis.chat_template import prompt_mix, template_effect
 from widthprune.analysis.recorded import recorded_provenance, recorded_run, recorded_runs
+from widthprune.analysis.study_pattern import patterns
 
 
 @pytest.fixture(scope="module")
@@ -60,49 +62,82 @@ def test_a_paired_change_is_the_mean_of_the_item_differences(run, changes):
 
 
 def test_the_verdict_at_40_percent(run, changes):
-    verdict = rm.pattern_at(changes, run[2]).iloc[0]
+    verdict = patterns(changes, run[2]).iloc[0]
     assert verdict.knowledge_tasks == 6 and verdict.knowledge_fall == 6
-    assert verdict.instruction == "holds" and verdict.verdict == "the study's pattern"
     assert verdict.instruction_base == pytest.approx(49 / 528)
+    # the absolute rule read this interval "holds"; a fifth of 0.093 is narrower than it
+    assert -0.05 < verdict.instruction_ci_low and verdict.instruction_ci_high < 0.05
+    room = rm.RELATIVE_MARGIN * verdict.instruction_base
+    assert verdict.instruction_ci_low < -room
+    assert verdict.instruction == "undetermined" and verdict.verdict == "neither pattern"
+    assert changes.family.unique().tolist() == [f"Holm over the run's {len(changes)} comparisons"]
 
 
-def _row(estimate, low, high, reject):
-    return pd.Series({"estimate": estimate, "ci_low": low, "ci_high": high, "reject": reject})
+def _row(estimate, low, high, reject, base=0.5, floor=0.0, informative=100):
+    return pd.Series({"estimate": estimate, "ci_low": low, "ci_high": high, "reject": reject,
+                      "base": base, "floor": floor, "informative": informative})  # fmt: skip
 
 
 def test_classify_change():
     assert rm.classify_change(_row(-0.2, -0.25, -0.15, True)) == "falls"
     assert rm.classify_change(_row(0.1, 0.05, 0.15, True)) == "rises"
-    assert rm.classify_change(_row(0.0, -0.03, 0.04, False)) == "holds"
-    assert rm.classify_change(_row(0.0, -0.08, 0.04, False)) == "undetermined"
-    assert rm.classify_change(_row(0.0, -0.08, 0.04, False), margin=0.1) == "holds"
+    # the margin is a fifth of the distance from the floor: 0.1 at 0.5, 0.05 above chance 0.25
+    assert rm.classify_change(_row(0.0, -0.09, 0.09, False)) == "holds"
+    assert rm.classify_change(_row(0.0, -0.09, 0.09, False, floor=0.25)) == "undetermined"
+    assert rm.classify_change(_row(0.0, -0.04, 0.04, False, floor=0.25)) == "holds"
+    assert rm.classify_change(_row(0.0, -0.09, 0.09, False, floor=0.25), margin=0.4) == "holds"
+    # a task at its floor cannot hold, however narrow its interval
+    assert rm.classify_change(_row(0.0, -0.01, 0.01, False, base=0.24, floor=0.25)) == (
+        "undetermined"
+    )
+    # the loose case the absolute ±0.05 rule let through: 0.05 is half of a 0.093 score
+    assert rm.classify_change(_row(0.0, -0.04, 0.04, False, base=0.093)) == "undetermined"
+    # below the minimum of informative items a non-significant change cannot be read
+    assert rm.classify_change(_row(0.0, -0.09, 0.09, False, informative=19)) == "too few items"
+    assert rm.classify_change(_row(-0.4, -0.5, -0.3, True, informative=10)) == "falls"
+
+
+def test_six_all_zero_prompts_are_too_few_items():
+    """Six prompts the model fails before and after pruning: the interval is [0, 0], inside
+    any absolute margin, yet no item could have shown a loss."""
+    results, samples = _template_run(n=6, right=(0, 0, 0, 0))
+    table = template_effect(results, samples, n_resamples=200)
+    pruning = table[table.comparison == "pruning"].set_index("chat_template").loc[False]
+    assert pruning.ci_low == pruning.ci_high == 0 and pruning.informative == 0
+    assert pruning.change == "too few items"
+
+
+def test_informative_items_count_differences_and_items_above_the_floor():
+    a, b = [0, 0, 1, 1, 0.5, 0], [0, 1, 1, 0, 0.5, 0]
+    assert rm.informative_items(a, b) == 4  # the two all-zero items carry nothing
+    assert rm.informative_items([0] * 6, [0] * 6) == 0
+    assert rm.informative_items(a, b, floor=0.5) == 3
 
 
 def test_the_rule_can_fail(run, changes):
     scores = run[2]
+    holds = changes.copy()
+    holds.loc[holds.task == "real_instructions", "change"] = "holds"
+    assert patterns(holds, scores).verdict.iloc[0] == "the study's pattern"
     falls = changes.copy()
     inst = falls.task == "real_instructions"
     falls.loc[inst, "change"] = "falls"
     falls.loc[falls.task == "real_sciq", "change"] = "undetermined"
-    assert rm.pattern_at(falls, scores).verdict.iloc[0] == "the reverse of the study's pattern"
+    assert patterns(falls, scores).verdict.iloc[0] == "the reverse of the study's pattern"
     unsure = changes.copy()
-    unsure.loc[unsure.task == "real_instructions", "change"] = "undetermined"
-    assert rm.pattern_at(unsure, scores).verdict.iloc[0] == "neither pattern"
+    unsure.loc[unsure.task == "real_instructions", "change"] = "too few items"
+    assert patterns(unsure, scores).verdict.iloc[0] == "neither pattern"
     with pytest.raises(ValueError, match="no paired comparison"):
-        rm.pattern_at(changes, scores, instruction="absent")
+        patterns(changes, scores, instruction="absent")
 
 
-def _template_run(n=200):
+def _template_run(n=200, right=(20, 80, 20, 30)):
     """Four configurations of one instruction task: unpruned and ppm 40 %, without and with
-    the chat template. The template makes 60 more items pass unpruned (none fail by it);
-    pruning changes nothing without the template and fails 50 items with it."""
-    base = [1.0] * 20 + [0.0] * (n - 20)
-    values = {
-        ("u", False): base,
-        ("u", True): [1.0] * 80 + [0.0] * (n - 80),
-        ("p", False): base,
-        ("p", True): [1.0] * 30 + [0.0] * (n - 30),
-    }
+    the chat template, with ``right`` items passing in each. By default the template makes 60
+    more items pass unpruned (none fail by it); pruning changes nothing without the template
+    and fails 50 items with it."""
+    keys = [("u", False), ("u", True), ("p", False), ("p", True)]
+    values = {k: [1.0] * r + [0.0] * (n - r) for k, r in zip(keys, right, strict=True)}
     results, samples = [], []
     for (point, template), scores in values.items():
         config = f"{point}{int(template)}"
@@ -123,7 +158,7 @@ def test_template_effect_pairs_each_template_and_each_pruning():
     from widthprune.analysis.comparisons import compare_items
 
     results, samples = _template_run()
-    table = rm.template_effect(results, samples, n_resamples=200).set_index(
+    table = template_effect(results, samples, n_resamples=200).set_index(
         ["comparison", "chat_template", "pruning_pct"]
     )
     assert len(table) == 4
@@ -142,9 +177,9 @@ def test_template_effect_pairs_each_template_and_each_pruning():
     assert falls.p == direct.p and falls.ci_low == direct.ci_low
     assert list(table.p_adj) == pytest.approx(list(multipletests(table.p, method="holm")[1]))
     with pytest.raises(ValueError, match="not both"):
-        rm.template_effect(results[results.chat_template == "False"], samples)
+        template_effect(results[results.chat_template == "False"], samples)
     with pytest.raises(ValueError, match="no results of real_ifbench"):
-        rm.template_effect(results, samples, task="real_ifbench")
+        template_effect(results, samples, task="real_ifbench")
 
 
 def test_a_run_varied_on_purpose_is_read_only_when_named():
@@ -162,3 +197,13 @@ def test_a_run_varied_on_purpose_is_read_only_when_named():
     other = results.assign(limit=[100 if c == first else 280 for c in results.config_id])
     with pytest.raises(ValueError, match="limit"):
         check_comparable(other, vary=("chat_template",))
+
+
+def test_the_first_280_instruction_prompts():
+    mix = prompt_mix(280)
+    assert mix["total"] == 528  # 23 types x 16 single-instruction prompts + 160 with several
+    assert (
+        mix["single_min"] * mix["types"] <= 280 - mix["multi"] <= mix["single_max"] * mix["types"]
+    )
+    assert mix["single_max"] - mix["single_min"] <= 1  # rounds over the types keep it balanced
+    assert prompt_mix(528)["single_min"] == 16

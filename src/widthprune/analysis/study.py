@@ -1,0 +1,81 @@
+"""The configurations of a study run: criteria at every width, both templates, a random floor.
+
+A study run holds, for one model and one task suite:
+
+- each criterion of ``criteria`` at every percentage of ``pcts``, once with the prompts as
+  they are and once in the model's chat template (the ``chat_template`` field);
+- the ``random`` criterion at ``random_pcts`` with each seed of ``seeds``, in the templates of
+  ``random_templates``: the floor a criterion must beat;
+- one unpruned baseline per template, at seed 0.
+
+Widths follow the floor rule of :func:`widthprune.target_width`. The run varies
+``chat_template`` and ``seed`` on purpose, so it is read with :data:`STUDY_VARY`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..config import EvalConfig
+
+__all__ = ["STUDY_PCTS", "STUDY_VARY", "evaluate_study", "study_configs"]
+
+STUDY_PCTS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0)  # the published study's widths
+STUDY_VARY = ("chat_template", "seed")  # fields a study run varies on purpose
+
+
+def study_configs(
+    model: str,
+    *,
+    tasks: str | Sequence[str],
+    limit: int | float | None,
+    criteria: Sequence[str] = ("ppm", "wanda"),
+    pcts: Sequence[float] = STUDY_PCTS,
+    templates: Sequence[bool] = (False, True),
+    random_pcts: Sequence[float] = (20.0, 40.0, 60.0),
+    seeds: Sequence[int] = (0, 1, 2),
+    random_templates: Sequence[bool] = (True,),
+    **common,
+) -> list[EvalConfig]:
+    """Every configuration of a study run, baselines first, each once.
+
+    Args:
+        model: the model every configuration loads.
+        tasks, limit: the task suite and its items per task.
+        criteria: the criteria swept at every width of ``pcts`` under each template.
+        templates: the chat-template settings of the baselines and of ``criteria``.
+        random_pcts, seeds, random_templates: the random floor's widths, seeds and templates.
+        common: other :class:`~widthprune.config.EvalConfig` fields (device, batch_size, dtype).
+
+    Returns:
+        The configurations, in the order they are best run (baselines, criteria, random).
+    """
+    shared = dict(model=model, tasks=tasks, limit=limit, **common)
+    out = [EvalConfig(chat_template=t, seed=0, **shared) for t in templates]
+    for template in templates:
+        for criterion in criteria:
+            out += [
+                EvalConfig(criterion=criterion, pruning_pct=p, chat_template=template, **shared)
+                for p in pcts
+            ]
+    for template in random_templates:
+        for seed in seeds:
+            out += [
+                EvalConfig(
+                    criterion="random", pruning_pct=p, chat_template=template, seed=seed, **shared
+                )
+                for p in random_pcts
+            ]
+    unique = {c.config_id: c for c in out}
+    return list(unique.values())
+
+
+def evaluate_study(
+    configs: Sequence[EvalConfig], run: str, root: str | os.PathLike = "results"
+) -> None:
+    """Evaluate and store each configuration not stored yet (a rerun resumes)."""
+    from ..experiment import evaluate_config
+
+    for config in configs:
+        evaluate_config(config, run, root)

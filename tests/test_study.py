@@ -1,0 +1,140 @@
+"""A study run: its configurations, curves with the random band, the pattern along the widths,
+and the short-answer responses sorted by cause."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from widthprune.analysis import real_model as rm
+from widthprune.analysis import study_curves as sc
+from widthprune.analysis import study_pattern as sp
+from widthprune.analysis.collapse import (
+    CAUSES,
+    cause_counts,
+    classify_response,
+    recorded_responses,
+    response_table,
+)
+from widthprune.analysis.study import study_configs
+from widthprune.analysis.study_tables import describe_change, describe_events
+
+
+def test_study_configs_match_the_design():
+    configs = study_configs("toy", tasks="toy", limit=4, pcts=(20, 40, 60))
+    base = [c for c in configs if c.criterion is None]
+    assert [(c.chat_template, c.seed) for c in base] == [(False, 0), (True, 0)]
+    for criterion in ("ppm", "wanda"):
+        mine = [c for c in configs if c.criterion == criterion]
+        assert sorted((c.chat_template, c.pruning_pct) for c in mine) == sorted(
+            (t, p) for t in (False, True) for p in (20.0, 40.0, 60.0)
+        )
+    rand = [c for c in configs if c.criterion == "random"]
+    assert {c.chat_template for c in rand} == {True} and len(rand) == 9
+    assert sorted({c.seed for c in rand}) == [0, 1, 2]
+    assert len({c.config_id for c in configs}) == len(configs) == 2 + 12 + 9
+
+
+def _study(n=60):
+    """A run of two tasks (a knowledge and an instruction one), one template, ppm at 20 and
+    40 % and random at 40 % with three seeds. ppm: knowledge 45 -> 44 -> 10 right, instructions
+    30 -> 30 -> 12; random loses more at 40 %."""
+    right = {  # (criterion, pct, seed): (knowledge right, instruction right)
+        (None, 0, 0): (45, 30),
+        ("ppm", 20, 0): (44, 30),
+        ("ppm", 40, 0): (10, 31),
+        ("random", 40, 0): (5, 12),
+        ("random", 40, 1): (8, 14),
+        ("random", 40, 2): (3, 10),
+    }
+    results, samples = [], []
+    for (criterion, pct, seed), scores in right.items():
+        config = f"{criterion}-{pct}-{seed}"
+        for task, metric, k in (
+            ("real_sciq", "acc", scores[0]),
+            ("real_instructions", "prompt_level_strict_acc", scores[1]),
+        ):
+            values = [1.0] * k + [0.0] * (n - k)
+            results.append({"config": config, "task": task, "metric": metric, "filter": "none",
+                            "value": k / n, "stderr": np.sqrt(k / n * (1 - k / n) / n), "n": n,
+                            "chance": None, "criterion": criterion or "ppm",
+                            "pruning_pct": float(pct), "seed": seed, "chat_template": "False",
+                            "final_width": 100 - pct})  # fmt: skip
+            samples += [{"config": config, "task": task, "doc_id": str(i), "metric": metric,
+                         "value": v} for i, v in enumerate(values)]  # fmt: skip
+    results = pd.DataFrame(results)
+    base = results[results.criterion.eq("ppm") & results.pruning_pct.eq(0)]
+    results = pd.concat([results, base.assign(criterion="random")], ignore_index=True)
+    return results, pd.DataFrame(samples)
+
+
+def test_curves_and_the_random_band():
+    results, _ = _study()
+    curves = sc.capability_curves(results)
+    assert set(curves.kind) == {"knowledge", "instruction"}
+    assert (curves.ci_low >= 0).all() and (curves.ci_high <= 1).all()
+    band = sc.random_band(curves).set_index(["task", "pruning_pct"])
+    sciq = band.loc[("real_sciq", 40.0)]
+    assert (sciq.low, sciq.high, sciq.seeds) == (pytest.approx(3 / 60), pytest.approx(8 / 60), 3)
+    assert band.loc[("real_sciq", 0.0)].low == pytest.approx(45 / 60)  # starts at the baseline
+    place = sc.against_band(curves, sc.random_band(curves)).set_index("task").position
+    assert place["real_sciq"] == "above the band" and place["real_instructions"] == "above the band"
+
+
+def test_the_pattern_appears_along_the_widths():
+    results, samples = _study()
+    changes = rm.paired_changes(results, samples, n_resamples=200)
+    assert len(changes) == 2 * 5 and changes.family.nunique() == 1
+    scores = rm.unpruned_scores(results)
+    verdicts = sp.patterns(changes, scores).set_index(["criterion", "pruning_pct", "seed"])
+    assert verdicts.loc[("ppm", 20.0, 0)].verdict == "neither pattern"  # knowledge holds
+    assert verdicts.loc[("ppm", 40.0, 0)].verdict == "the study's pattern"
+    assert verdicts.loc[("random", 40.0, 1)].verdict == "neither pattern"  # both fall
+    events = sp.pattern_events(verdicts.reset_index())
+    row = events[events.criterion == "ppm"].iloc[0]
+    assert (row.pruning_pct, row.event) == (40.0, "appears") and len(events) == 1
+    text = describe_events(events, verdicts.reset_index())
+    assert "`ppm` (as they are): the pattern appears at 40 %." in text
+    assert "Neither pattern at any width: `random` (as they are, seed 0)" in text
+    inst = changes[(changes.config == "ppm-40-0") & (changes.task == "real_instructions")].iloc[0]
+    assert describe_change(inst).startswith("a rise of +0.017 [")
+    assert "not significant after correction" in describe_change(inst)
+
+
+def test_classify_response():
+    assert classify_response(" Paris", "Paris", "Paris", 1.0) == "right"
+    assert classify_response(" the capital is Paris", "the", "Paris", 0.0) == (
+        "answer lost by the extraction"
+    )
+    assert classify_response(" Helium", "Helium", "He", 0.0) == "wrong answer"  # not a word of it
+    assert classify_response(" He.", "He.", "He", 0.0) == "answer lost by the extraction"
+    assert classify_response("", "", "Paris", 0.0) == "empty answer"
+    assert classify_response(" EonSSSS", "EonSSSS", "Paris", 0.0) == "wrong answer"
+
+
+def test_response_table_and_counts():
+    records = [
+        {"task": "real_capitals", "doc_id": 0, "target": "Kabul", "resps": [[" Kabul"]],
+         "filtered_resps": ["Kabul"], "exact_match": 1.0},
+        {"task": "real_capitals", "doc_id": 1, "target": "Tirana", "resps": [[""]],
+         "filtered_resps": [""], "exact_match": 0.0},
+        {"task": "real_sciq", "doc_id": 0, "target": 1, "resps": [[(-1.0, False)]], "acc": 1.0},
+    ]  # fmt: skip
+    table = response_table(records, config="c")
+    assert table.cause.tolist() == ["right", "empty answer"]  # the log-likelihood item is left out
+    counts = cause_counts(table)
+    assert len(counts) == len(CAUSES) and counts["items"].sum() == 2
+    assert counts.set_index("cause").loc["empty answer", "share"] == 0.5
+
+
+def test_the_recorded_collapse_is_the_models():
+    table, provenance = recorded_responses("smollm2-ppm40")
+    assert "record_responses(" in provenance["call"] and provenance["dtype"] == "float32"
+    for _, part in table.groupby(["config", "task"]):
+        assert (part.score == (part.cause == "right")).all()  # a right answer is scored 1
+    pruned = table[table.config != "unpruned"]
+    assert pruned.score.sum() == 0  # as in the recorded GPU run: no item right
+    assert (pruned.cause != "answer lost by the extraction").all()
+    unpruned = table[table.config == "unpruned"]
+    assert unpruned.score.mean() > 0.3
