@@ -53,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="each engine's batch size (the recorded GPU run used 64)")  # fmt: skip
     p.add_argument("--chat-template", action="store_true")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--commit", default=None, help="the commit to record (default: the checkout's)")
     p.add_argument("--resume", action="store_true", help="keep what OUT already holds")
     p.add_argument(
         "--deadline",
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     header = {
         "command": " ".join(sys.argv),
-        "commit": git_commit(),
+        "commit": args.commit or git_commit(),
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "versions": {p: package_version(p) for p in PACKAGES},
         "device": where,

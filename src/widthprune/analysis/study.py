@@ -74,8 +74,14 @@ def study_configs(
 def evaluate_study(
     configs: Sequence[EvalConfig], run: str, root: str | os.PathLike = "results"
 ) -> None:
-    """Evaluate and store each configuration not stored yet (a rerun resumes)."""
-    from ..experiment import evaluate_config
+    """Evaluate and store each configuration not stored yet (a rerun resumes), in this process,
+    the unpruned model loaded once."""
+    from tqdm.auto import tqdm
 
-    for config in configs:
-        evaluate_config(config, run, root)
+    from ..experiment import evaluate_config, forget_models
+
+    try:
+        for config in tqdm(configs, desc=f"study {run}", unit="config"):
+            evaluate_config(config, run, root, keep_model=True)
+    finally:
+        forget_models()
