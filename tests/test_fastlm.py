@@ -1,0 +1,175 @@
+"""The fast evaluation engine computes what lm-eval's own model class computes.
+
+On the CPU the arithmetic of the static-cache decoder is that of ``model.generate`` up to the
+order of a few sums, so the tests ask for the same tokens and the same texts, item by item.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
+
+import widthprune as wp
+from widthprune.evaluation.agreement import agreement_table, compare_records
+from widthprune.evaluation.greedy import GreedyDecoder, supports_static_greedy
+from widthprune.sweep import SweepConfig
+
+
+@pytest.fixture(scope="module")
+def byte_model():
+    return make_byte_llama(seed=3), make_byte_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory):
+    return write_tasks(tmp_path_factory.mktemp("tasks"))
+
+
+def _left_padded(tok, texts):
+    tok.padding_side = "left"
+    enc = tok(texts, return_tensors="pt", padding=True)
+    return enc["input_ids"], enc["attention_mask"]
+
+
+@pytest.mark.parametrize("check_every", [1, 5, 64])
+def test_static_greedy_equals_generate_on_left_padded_prompts(byte_model, check_every):
+    model, tok = byte_model
+    texts = ["The cat sat", "A much longer prompt about a dog", "x", "Numbers: 1 2 3 4"]
+    ids, mask = _left_padded(tok, texts)
+    new = 24
+    ref = model.generate(
+        ids, attention_mask=mask, max_new_tokens=new, do_sample=False, pad_token_id=256,
+        eos_token_id=[], min_new_tokens=new,
+    )[:, ids.shape[1]:]  # fmt: skip
+    decoder = GreedyDecoder(model, 4, ids.shape[1], new, eos_ids=(), check_every=check_every)
+    tokens, done = decoder.generate(ids, mask)
+    assert done == new
+    assert torch.equal(tokens, ref)
+    # a second batch through the same decoder (a reused cache and graph) is as right
+    ids2, mask2 = _left_padded(tok, ["Other text", "b", "c c c", "The dog barked at night"])
+    pad = ids.shape[1] - ids2.shape[1]
+    ids2 = torch.nn.functional.pad(ids2, (pad, 0), value=256)
+    mask2 = torch.nn.functional.pad(mask2, (pad, 0), value=0)
+    ref2 = model.generate(
+        ids2, attention_mask=mask2, max_new_tokens=new, do_sample=False, pad_token_id=256,
+        eos_token_id=[], min_new_tokens=new,
+    )[:, ids2.shape[1]:]  # fmt: skip
+    assert torch.equal(decoder.generate(ids2, mask2)[0], ref2)
+
+
+def test_static_greedy_stops_when_every_row_has_ended(byte_model):
+    model, tok = byte_model
+    ids, mask = _left_padded(tok, ["hello there", "hi"])
+    free = GreedyDecoder(model, 2, ids.shape[1], 40, eos_ids=(), check_every=4)
+    tokens, _ = free.generate(ids, mask)
+    # make the token each row emits third its end: both rows end by step 3
+    eos = (int(tokens[0, 2]), int(tokens[1, 2]))
+    decoder = GreedyDecoder(model, 2, ids.shape[1], 40, eos_ids=eos, check_every=4)
+    ended, done = decoder.generate(ids, mask)
+    assert done == 5  # the first look: the prefill's token and four steps
+    assert torch.equal(ended[:, :3], tokens[:, :3])
+    # a stop string found by the caller ends its row too
+    calls = []
+
+    def stopped(generated, n):
+        calls.append(n)
+        return torch.tensor([True, True])
+
+    decoder = GreedyDecoder(model, 2, ids.shape[1], 40, eos_ids=(), check_every=8)
+    assert decoder.generate(ids, mask, stopped)[1] == 9 and calls == [9]
+
+
+def test_sliding_window_models_are_left_to_lm_eval(byte_model):
+    model, _ = byte_model
+    assert supports_static_greedy(model)
+    windowed = copy.deepcopy(model)
+    windowed.config.sliding_window = 16
+    assert not supports_static_greedy(windowed)
+    with pytest.raises(ValueError, match="sliding-window"):
+        GreedyDecoder(windowed, 1, 4, 4, eos_ids=())
+
+
+def _both(model, tok, tasks, **kwargs):
+    return [wp.evaluate(model, tok, tasks, engine=e, **kwargs) for e in ("lm-eval", "fast")]
+
+
+def test_fast_engine_gives_lm_evals_answers_on_local_tasks(byte_model, tasks_dir):
+    model, tok = byte_model
+    names = ["tiny", "arc_local", "gsm8k_local", "ifeval_local"]
+    ref, fast = _both(model, tok, names, num_fewshot={"gsm8k_local": 2}, include_path=[tasks_dir])
+    items = compare_records(ref.records, fast.records)
+    assert items["same"].all(), items[~items["same"]]
+    assert set(items["kind"]) >= {"text", "choice"}
+    pd.testing.assert_frame_equal(ref.samples, fast.samples)
+    pd.testing.assert_frame_equal(ref.summary, fast.summary)
+
+
+def test_fast_engine_gives_lm_evals_answers_on_the_toy():
+    model, tok = wp.load("toy")
+    ref, fast = _both(model, tok, "toy", limit=12)
+    table = agreement_table(compare_records(ref.records, fast.records))
+    assert (table["share_same"] == 1.0).all(), table
+    assert table["items"].sum() == len(ref.records) > 40
+    pd.testing.assert_frame_equal(ref.summary, fast.summary)
+
+
+def test_fast_engine_on_smollm2_in_and_out_of_its_chat_template():
+    model, tok = wp.load("smollm2-135m-instruct")
+    wp.prune(model, criterion="ppm", pruning_pct=40)
+    tasks = ["real_capitals", "real_instructions_brief", "local_arc_easy"]
+    for template in (False, True):
+        ref, fast = _both(model, tok, tasks, limit=3, apply_chat_template=template)
+        items = compare_records(ref.records, fast.records)
+        assert len(items) == 9 and items["same"].all(), items[~items["same"]]
+
+
+def test_agreement_names_a_difference_and_its_margin():
+    choice = {"task": "t", "doc_id": 0, "acc": 1.0, "resps": [[[-1.0, False]], [[-1.5, False]]]}
+    other = {**choice, "acc": 0.0, "resps": [[[-1.2, False]], [[-1.1, False]]]}
+    text = {"task": "g", "doc_id": 0, "resps": [["Paris"]]}
+    items = compare_records([choice, text], [other, {**text, "resps": [["Lyon"]]}])
+    assert items["same"].tolist() == [False, False]
+    assert items.loc[items["task"] == "t", "margin"].item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="different items"):
+        compare_records([choice], [text])
+
+
+def test_tasks_loaded_once_give_the_same_items_again(byte_model, tasks_dir):
+    model, tok = byte_model
+    kw = dict(include_path=[tasks_dir], limit=4)
+    first = wp.evaluate(model, tok, ["gsm8k_local"], num_fewshot={"gsm8k_local": 2}, **kw)
+    zero = wp.evaluate(model, tok, ["gsm8k_local"], num_fewshot={"gsm8k_local": 0}, **kw)
+    again = wp.evaluate(model, tok, ["gsm8k_local"], num_fewshot={"gsm8k_local": 2}, **kw)
+    pd.testing.assert_frame_equal(first.samples, again.samples)
+    assert first.details["n-shot"] == again.details["n-shot"] != zero.details["n-shot"]
+
+
+def test_a_sweep_with_seeds_has_one_baseline_and_each_pruned_point_per_seed():
+    config = SweepConfig(criteria=("random", "ppm"), pcts=(0, 20, 40), seeds=(0, 1, 1, 2))
+    points = config.points()
+    assert [(p.label, p.seed) for p in points[:4]] == [
+        ("baseline", 0),
+        ("random-pct20", 0),
+        ("random-pct20", 1),
+        ("random-pct20", 2),
+    ]
+    assert len(points) == 1 + 2 * 2 * 3 and len({p.config_id for p in points}) == len(points)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        SweepConfig(seeds=())
+
+
+def test_cuda_graph_needs_cuda(byte_model):
+    model, _ = byte_model
+    if torch.cuda.is_available():  # a GPU machine checks the graph's answers instead
+        ids = torch.randint(0, 250, (3, 7))
+        gpu = copy.deepcopy(model).cuda()
+        fast = GreedyDecoder(gpu, 3, 7, 16, eos_ids=(), graph=True).generate(ids, ids > -1)[0]
+        slow = GreedyDecoder(model, 3, 7, 16, eos_ids=()).generate(ids, ids > -1)[0]
+        assert torch.equal(fast.cpu(), slow)
+    else:
+        with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+            GreedyDecoder(model, 1, 4, 4, eos_ids=(), graph=True)
