@@ -29,7 +29,9 @@ from .greedy import GreedyDecoder, kv_bytes_per_token, supports_static_greedy
 
 __all__ = ["FastLM", "is_greedy"]
 
-MEMORY_SHARE = 0.5  # of the GPU memory free when a batch is planned
+GPU_BUDGET = 20 << 30  # bytes a batch may take on a GPU: a constant, so that the batches (and
+# with them the last bits of the arithmetic) do not depend on what else the card holds
+MEMORY_SHARE = 0.5  # at most this share of the GPU memory free when a batch is planned
 MAX_BATCH = 1024  # rows a batch at most, whatever the memory
 
 
@@ -47,8 +49,8 @@ class FastLM(HFLM):
     """``HFLM`` over an in-memory model, greedy generation and batch sizes as described above.
 
     Args:
-        memory_bytes: the budget of one batch; None: :data:`MEMORY_SHARE` of the free GPU
-            memory, or 2 GiB on a CPU.
+        memory_bytes: the budget of one batch; None: :data:`GPU_BUDGET`, or less where
+            :data:`MEMORY_SHARE` of the free GPU memory is less; 2 GiB on a CPU.
         check_every: decode steps between two looks for stop strings and ended rows.
         **kwargs: as for ``HFLM`` (``pretrained`` is the model object).
     """
@@ -66,7 +68,7 @@ class FastLM(HFLM):
             return self._memory_bytes
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
-            return int(free * MEMORY_SHARE)
+            return min(GPU_BUDGET, int(free * MEMORY_SHARE))
         return 2 << 30
 
     def _gen_batch(self, prompt_len: int, new_tokens: int) -> int:
