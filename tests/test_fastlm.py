@@ -173,3 +173,23 @@ def test_cuda_graph_needs_cuda(byte_model):
     else:
         with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
             GreedyDecoder(model, 1, 4, 4, eos_ids=(), graph=True)
+
+
+def test_a_kept_model_scores_once_and_prunes_as_a_fresh_load(tmp_path):
+    from widthprune.config import EvalConfig
+    from widthprune.experiment import _KEPT, evaluate_config, forget_models, run_config
+
+    configs = [
+        EvalConfig(criterion="wanda", pruning_pct=p, tasks="toy_knowledge", limit=6)
+        for p in (20, 50)
+    ]
+    try:
+        kept = [evaluate_config(c, "k", tmp_path, keep_model=True) for c in configs]
+        ((_, _, scores),) = _KEPT.values()
+        assert len(scores) == 1  # one criterion, one calibration: scored once for both widths
+    finally:
+        forget_models()
+    assert not _KEPT
+    fresh, provenance = run_config(configs[1])
+    assert provenance["width"] == configs[1].resolved_width()
+    pd.testing.assert_frame_equal(kept[1].samples, fresh.samples)

@@ -19,23 +19,26 @@ from .evaluation.harness import EvalResult, evaluate
 from .models import load
 from .pruning import prune
 
-__all__ = ["evaluate_config", "forget_models", "prune_as_configured", "run_config"]
+__all__ = ["evaluate_config", "forget_models", "prune_as_configured", "run_config", "score_key"]
 
 # The unpruned model a process keeps between configurations when asked to (a sweep's points
-# in one process): {(model, dtype, device): (model, tokenizer)}, one entry at most.
+# in one process): {(model, dtype, device): (model, tokenizer, its scores by score_key)}, one
+# entry at most.
 _KEPT: dict[tuple[str, str, str], tuple] = {}
 
 
 def _load(config: EvalConfig, keep: bool):
-    """The configuration's unpruned model: loaded, or a copy of the one this process kept."""
+    """The configuration's unpruned model, its tokenizer and a cache of its scores (None when
+    not kept): loaded, or a copy of the one this process kept."""
     if not keep:
-        return load(config.model, dtype=config.torch_dtype, device=config.device)
+        return (*load(config.model, dtype=config.torch_dtype, device=config.device), None)
     key = (config.model, config.dtype, config.device)
     if key not in _KEPT:
         _KEPT.clear()  # one model at a time: a sweep of several models frees the last one
-        _KEPT[key] = load(config.model, dtype=config.torch_dtype, device=config.device)
-    model, tokenizer = _KEPT[key]
-    return copy.deepcopy(model), tokenizer
+        model, tokenizer = load(config.model, dtype=config.torch_dtype, device=config.device)
+        _KEPT[key] = (model, tokenizer, {})
+    model, tokenizer, scores = _KEPT[key]
+    return copy.deepcopy(model), tokenizer, scores
 
 
 def forget_models() -> None:
@@ -43,14 +46,21 @@ def forget_models() -> None:
     _KEPT.clear()
 
 
-def prune_as_configured(model, tokenizer, config: EvalConfig):
+def prune_as_configured(model, tokenizer, config: EvalConfig, *, scores: dict | None = None):
     """Prune ``model`` in place as ``config`` says (calibrating first if it names a text).
+
+    Args:
+        scores: a cache of the unpruned model's scores, ``{score key: scores}`` (see
+            :func:`score_key`), read and filled: the configurations of one model that differ
+            only in width then score once.
 
     Returns:
         The :class:`~widthprune.PruneReport`.
     """
+    key = score_key(config)
+    known = None if scores is None else scores.get(key)
     batches = None
-    if config.calibration is not None:
+    if config.calibration is not None and known is None:
         batches = calibration_batches(
             tokenizer,
             calibration_texts(config.calibration),
@@ -58,6 +68,10 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
             seq_len=config.seq_len,
             seed=config.seed,
         )
+    if known is None and scores is not None:
+        from .scoring import score
+
+        known = scores[key] = score(model, config.criterion, calibration=batches, seed=config.seed)
     return prune(
         model,
         criterion=config.criterion,
@@ -65,7 +79,15 @@ def prune_as_configured(model, tokenizer, config: EvalConfig):
         calibration=batches,
         seed=config.seed,
         progress=True,
+        scores=known,
     )
+
+
+def score_key(config: EvalConfig) -> tuple:
+    """What a criterion's scores of one unpruned model depend on: the criterion, its
+    calibration text and windows, and the seed (ties, windows, the random criterion)."""
+    calibration = (config.calibration, config.calibration_samples, config.seq_len)
+    return (config.criterion, calibration if config.calibration else None, config.seed)
 
 
 def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalResult, dict]:
@@ -73,17 +95,18 @@ def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalRes
 
     Args:
         keep_model: keep the unpruned model in this process and prune a copy of it, so that
-            the next configuration of the same model, dtype and device skips the load.
+            the next configuration of the same model, dtype and device skips the load, and a
+            criterion already scored on it (at another width) is not scored again.
     """
     import torch
 
     t0 = time.perf_counter()
-    model, tok = _load(config, keep_model)
+    model, tok, scores = _load(config, keep_model)
     original_width = model.config.intermediate_size
     t1 = time.perf_counter()
     report = None
     if config.criterion is not None:
-        report = prune_as_configured(model, tok, config).to_dict()
+        report = prune_as_configured(model, tok, config, scores=scores).to_dict()
     t2 = time.perf_counter()
     shots = config.num_fewshot
     result = evaluate(

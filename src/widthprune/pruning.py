@@ -229,10 +229,14 @@ def prune(
     calibration=None,
     seed: int = 0,
     progress: bool = False,
+    scores: dict | None = None,
 ) -> PruneReport:
     """Score, select and cut in one call: every layer to the same width, in place.
 
-    Give one of ``expansion_ratio``, ``pruning_pct`` or an explicit ``width``.
+    Give one of ``expansion_ratio``, ``pruning_pct`` or an explicit ``width``. ``scores``
+    (``{layer: (intermediate,) float32}``) are the criterion's scores of this very model when
+    they are already at hand (one unpruned model cut to several widths); they are then not
+    computed again.
     """
     widths = set(layer_widths(model).values())
     if len(widths) != 1:
@@ -252,7 +256,8 @@ def prune(
         raise ValueError("Give width= or a target (expansion_ratio=/pruning_pct=), not both.")
     params_before = count_parameters(model)
     t0 = time.perf_counter()
-    scores = score(model, criterion, calibration=calibration, seed=seed)
+    if scores is None:
+        scores = score(model, criterion, calibration=calibration, seed=seed)
     t1 = time.perf_counter()
     prune_mlp_(model, select_neurons(scores, width), progress=progress)
     t2 = time.perf_counter()
