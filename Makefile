@@ -36,7 +36,7 @@ REAL_RUN ?= smollm2-sweep
 REAL_PCTS ?= 0 20 40 60
 REAL_LIMIT ?= 8
 REAL_ARGS := --models $(REAL_MODEL) --criteria $(CRITERIA) --pcts $(REAL_PCTS) \
-	--tasks $(REAL_TASKS) --limit $(REAL_LIMIT) --run $(REAL_RUN)
+	--tasks $(REAL_TASKS) --limit $(REAL_LIMIT) --run $(REAL_RUN) --no-reports
 SWEEP_TARGET := $(if $(RATIOS),--ratios $(RATIOS),$(if $(PCTS),--pcts $(PCTS),))
 SWEEP_ARGS := --models $(MODEL) --criteria $(CRITERIA) $(SWEEP_TARGET) --tasks $(TASKS) \
 	--run $(RUN) $(if $(LIMIT),--limit $(LIMIT),) $(if $(DEVICE),--device $(DEVICE),) \
@@ -134,7 +134,7 @@ book: setup
 	stage() { s=$$(date +%s); "$$@"; echo "$$(( $$(date +%s) - s )) s  $$*" >> _build/stages.txt; }; \
 	: > _build/stages.txt; \
 	stage $(WP) chapters 01_anatomy 02_scoring 03_pruning; \
-	stage $(WP) sweep $(SWEEP_ARGS); \
+	stage $(WP) sweep $(SWEEP_ARGS) --no-reports; \
 	stage $(WP) sweep $(REAL_ARGS); \
 	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model 09_evidence \
 		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"' \
