@@ -438,3 +438,21 @@ def test_file_digest_equals_a_slow_reference(tmp_path, monkeypatch):
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
     assert fp.file_digest(empty) == hashlib.sha256(b"0\0" + hashlib.sha256().digest()).hexdigest()
+
+
+def test_a_sweep_outside_the_checkout_refuses_in_one_line_or_stores_without_reports(
+    tmp_path, monkeypatch, capsys
+):
+    """`widthprune sweep` from another folder once failed every configuration with "No notebook
+    at <cwd>/notebooks/04_evaluate.ipynb"."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "--criteria", "ppm", "--pcts", "0", "50", "--limit", "2", "--run", "o"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--no-reports" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "results").exists()  # refused before the first point
+    assert main([*argv, "--no-reports"]) == 0
+    assert sorted(wp.load_results("o", tmp_path / "results")["label"].unique()) == [
+        "baseline",
+        "ppm-pct50",
+    ]

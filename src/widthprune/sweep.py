@@ -252,6 +252,12 @@ def run_sweep(
     points = config.validate(check_device=executor.kind != "slurm")
     executor = executor.resolved({p.device for p in points})
     source = (Path(notebooks) / f"{EVALUATION_CHAPTER}.ipynb").resolve()
+    if reports and not source.is_file():
+        raise ValueError(
+            f"No chapter {EVALUATION_CHAPTER} at {source} to report each configuration: sweep "
+            "from the checkout's root (where notebooks/ is), or pass --no-reports to store the "
+            "results alone"
+        )
     folder = Path(out_dir) / config.run
     record = jobs.JobsRecord(folder / "jobs.json")
     record.check_idle()
