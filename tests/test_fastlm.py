@@ -193,3 +193,17 @@ def test_a_kept_model_scores_once_and_prunes_as_a_fresh_load(tmp_path):
     fresh, provenance = run_config(configs[1])
     assert provenance["width"] == configs[1].resolved_width()
     pd.testing.assert_frame_equal(kept[1].samples, fresh.samples)
+
+
+def test_batch_sizes_come_from_the_budget_not_from_a_probe(byte_model):
+    from widthprune.evaluation.fastlm import FastLM
+
+    model, tok = byte_model
+    lm = FastLM(pretrained=model, tokenizer=tok, batch_size=4, memory_bytes=12 * 259 * 100 * 7)
+    assert lm.max_length == 2048
+    assert lm._detect_batch_size() == 1  # a full 2048-token row alone is over the budget
+    requests = [(("a", "b"), [1] * 60, [2] * 40)]
+    assert lm._detect_batch_size(requests, 0) == 7  # 100 tokens: 7 rows of 12 * 259 * 100 B
+    # generation: the KV cache, activations and masks of a row within the budget
+    rows = lm._gen_batch(10, 20)
+    assert 1 <= rows <= 4  # the fixed batch size caps it

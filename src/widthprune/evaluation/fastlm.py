@@ -7,7 +7,8 @@ alone (the same prompts, tokens, truncation, stop rules and text post-processing
   cache; on a GPU each decode step replayed from a CUDA graph), as many prompts a batch as the
   memory holds, longest first, a batch ending as soon as every row has ended;
 - on a GPU, log-likelihood batches are sized to the memory by their padded length (short ARC
-  items hundreds a batch, five-shot MMLU items fewer) instead of one fixed size.
+  items hundreds a batch, five-shot MMLU items fewer) instead of one fixed size, and the batch
+  of rolling log-likelihoods (perplexity) is computed from the budget instead of probed.
 
 Sampling requests, and models the static decoder does not reproduce (sliding-window
 attention), go through ``HFLM``'s own path unchanged.
@@ -89,6 +90,16 @@ class FastLM(HFLM):
             self._ll_plan = (-1, 0)
             self._ll_budget = self._budget()
         return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
+
+    def _detect_batch_size(self, requests=None, pos: int = 0) -> int:
+        """Rows that fit the budget at the longest sequence (``HFLM`` probes for it instead,
+        with full-context batches that run out of memory and retry: tens of seconds a task)."""
+        length = self.max_length
+        if requests:
+            context, continuation = requests[pos][1], requests[pos][2]
+            length = min(len(context) + len(continuation), self.max_length)
+        per_row = 3 * length * self.model.config.vocab_size * 4  # logits, log-softmax, slack
+        return max(1, min(MAX_BATCH, self._budget() // per_row))
 
     def _batch_scheduler(self, pos, n_reordered_requests):
         """Rows of the batch that starts at ``pos``: its (longest, first) item's logits fit."""
