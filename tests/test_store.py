@@ -35,12 +35,12 @@ import widthprune.store as store
 from widthprune.config import EvalConfig
 config, mode, log, root = EvalConfig(**json.loads(sys.argv[1])), *sys.argv[2:5]
 real_run, real_sha = experiment.run_config, store._sha256
-def run(c):
+def run(c, **kwargs):
     with open(log, "a") as fh:
         fh.write(f"{os.getpid()}\\n")
     while mode == "hold" and not os.path.exists(log + ".go"):
         time.sleep(0.05)
-    return real_run(c)
+    return real_run(c, **kwargs)
 def sha(path):
     if mode == "hang" and ".tmp-" in str(path):
         open(log + ".ready", "w").close()
@@ -103,6 +103,7 @@ def test_config_id_changes_with_every_result_field(configs, tmp_path):
         "device": "cuda",
         "batch_size": 2,
         "include_path": (str(other_tasks),),
+        "engine": "lm-eval",
     }
     ids = {base.config_id}
     for name, value in changed.items():
@@ -188,7 +189,7 @@ def test_complete_result_is_reused_and_damage_is_redone(stored, configs, tmp_pat
     shutil.copytree(stored, root)
     runs = []
     real = experiment.run_config
-    monkeypatch.setattr(experiment, "run_config", lambda c: runs.append(c) or real(c))
+    monkeypatch.setattr(experiment, "run_config", lambda c, **kw: runs.append(c) or real(c, **kw))
     first = experiment.evaluate_config(base, run="r", root=root)
     assert runs == []
     folder = store.result_folder(base, "r", root)
