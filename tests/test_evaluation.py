@@ -260,7 +260,8 @@ def test_perplexity_of_one_window_is_the_model_loss(byte_model):
 
 
 @pytest.mark.skipif(
-    not (wp.models.TOY_CHECKPOINT / "config.json").exists() or not (TASKS_DIR / "toy").is_dir(),
+    not (wp.models.loading.TOY_CHECKPOINT / "config.json").exists()
+    or not (TASKS_DIR / "toy").is_dir(),
     reason="the toy checkpoint and toy tasks are built by `widthprune toy train`",
 )
 def test_toy_suite_on_the_toy_model():

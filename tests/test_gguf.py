@@ -24,7 +24,7 @@ from widthprune.deployment import (
     get_scheme,
     plan_tensors,
 )
-from widthprune.models import REGISTERED
+from widthprune.models.loading import REGISTERED
 
 HIDDEN, WIDTH = 64, 512
 
@@ -248,7 +248,7 @@ def test_word_vocabulary_and_its_sentencepiece_stand_in(tmp_path, toy):
     from sentencepiece import SentencePieceProcessor
 
     from widthprune.deployment.vocab import WORD_PREFIX, word_vocab, write_sentencepiece_stand_in
-    from widthprune.models import TOY_CHECKPOINT
+    from widthprune.models.loading import TOY_CHECKPOINT
 
     model, tok = toy
     vocab = word_vocab(TOY_CHECKPOINT)

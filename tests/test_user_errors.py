@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from widthprune.cli import main
-from widthprune.models import TOY_CHECKPOINT
+from widthprune.models.loading import TOY_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parent.parent
 

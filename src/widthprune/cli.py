@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_BATCH_SIZE, DTYPES, STUDY_PCTS
+from .runs.config import DEFAULT_BATCH_SIZE, DTYPES, STUDY_PCTS
 
 # The errors by which the library reports a user's mistake.
 USER_ERRORS = (
@@ -86,11 +86,11 @@ def add_prune(sub) -> None:
 
 
 def run_prune(args) -> int:
-    from .config import EvalConfig
-    from .experiment import prune_as_configured
-    from .fingerprint import checkpoint_folder, original_width
-    from .models import load
-    from .pruning import check_output_folder, save_pruned
+    from .models.loading import load
+    from .pruning.surgery import check_output_folder, save_pruned
+    from .runs.config import EvalConfig
+    from .runs.experiment import prune_as_configured
+    from .runs.fingerprint import checkpoint_folder, original_width
 
     config = EvalConfig(
         model=args.model,
@@ -215,9 +215,9 @@ def _slurm_option(text: str) -> tuple[str, str | bool]:
 
 
 def run_sweep_command(args) -> int:
-    from .executors import ExecutorConfig
-    from .jobs import log_tail, status_report
-    from .sweep import DEFAULT_RUN, SweepConfig, run_sweep
+    from .runs.executors import ExecutorConfig
+    from .runs.jobs import log_tail, status_report
+    from .runs.sweep import DEFAULT_RUN, SweepConfig, run_sweep
 
     if args.status:
         print(status_report(Path("book/generated/sweep") / args.status / "jobs.json"))
@@ -277,7 +277,7 @@ def _limit(value: float | None) -> int | float | None:
 
 def _check_calibration(config) -> None:
     """A calibration text file that is not there fails before the model loads."""
-    from .config import NAMED_CALIBRATIONS
+    from .runs.config import NAMED_CALIBRATIONS
 
     text = config.calibration
     if text is not None and text not in NAMED_CALIBRATIONS and not Path(text).is_file():
@@ -397,8 +397,8 @@ def add_evaluate(sub) -> None:
 
 
 def evaluate_config_from(args):
-    """The :class:`~widthprune.config.EvalConfig` that ``widthprune evaluate`` runs."""
-    from .config import EvalConfig
+    """The :class:`~widthprune.runs.config.EvalConfig` that ``widthprune evaluate`` runs."""
+    from .runs.config import EvalConfig
 
     return EvalConfig(
         model=args.model,
@@ -425,9 +425,9 @@ def evaluate_config_from(args):
 
 
 def run_evaluate(args) -> int:
-    from .experiment import evaluate_config
-    from .models import check_device
-    from .store import result_folder
+    from .models.loading import check_device
+    from .runs.experiment import evaluate_config
+    from .runs.store import result_folder
 
     config = evaluate_config_from(args)
     check_device(config.device)
@@ -469,7 +469,7 @@ def run_toy(args) -> int:
     import os
     from dataclasses import replace
 
-    from .models import TOY_CHECKPOINT
+    from .models.loading import TOY_CHECKPOINT
     from .toy import TASK_DATA, TrainConfig, WorldConfig, build_world, train, write_tasks
 
     world = WorldConfig(seed=args.seed)
@@ -580,7 +580,7 @@ def run_export_gguf(args) -> int:
     if check_dir is None:
         return 0
     from .deployment.equivalence import check_gguf
-    from .models import load
+    from .models.loading import load
 
     model, tok = load(str(args.model))
     verdict = check_gguf(f16 if f16.exists() else result.path, model, tok)

@@ -53,7 +53,7 @@ def plot_parameter_budget(
     """Parameters (in billions) against expansion ratio, one line per model.
 
     Args:
-        data: long form, e.g. :func:`widthprune.architectures.budget_table`.
+        data: long form, e.g. :func:`widthprune.pruning.architectures.budget_table`.
         mark: draw a vertical line at this x (e.g. the study's 2.4x point).
     """
     import seaborn as sns

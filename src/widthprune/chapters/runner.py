@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import git_commit, package_version
+from ..runs.config import git_commit, package_version
 
 __all__ = [
     "CHAPTERS",
