@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from conftest import make_tiny_llama, make_tiny_tokenizer
 
-from widthprune.chapters.runner import CHAPTERS, run_notebook
+from widthprune.chapters.runner import CHAPTERS
+from widthprune.runs.notebook import run_notebook
 from widthprune.runs.sweep import SweepConfig, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[1]

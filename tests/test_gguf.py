@@ -209,7 +209,7 @@ def test_laptop_section_glues_the_recorded_measurements(tmp_path):
     import pandas as pd
     from test_book import ROOT, glued
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     csv = ROOT / "benchmarks" / "results" / "gguf_smollm2-135m-instruct_cpu.csv"
     out = run_notebook(ROOT / "notebooks" / "07_efficiency.ipynb", tmp_path / "07.ipynb", {},

@@ -233,7 +233,7 @@ def test_same_configuration_same_id_from_every_entry_point(tmp_path):
 
 
 def test_chapter_four_parameters_are_the_config_fields():
-    from widthprune.chapters.runner import notebook_parameters
+    from widthprune.runs.notebook import notebook_parameters
     from widthprune.runs.sweep import DEFAULT_RUN
 
     params = notebook_parameters(ROOT / "notebooks" / "04_evaluate.ipynb")
@@ -376,7 +376,7 @@ def test_help_does_not_import_torch():
 def test_analysis_chapters_run_on_paper_task_names(model_dir, tmp_path):
     from evalkit import DATA
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     tasks = tmp_path / "paper-tasks"
     local = write_tasks(tmp_path / "local")

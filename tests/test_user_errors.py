@@ -153,7 +153,7 @@ def test_export_prints_its_own_warnings_only(capsys, tmp_path, monkeypatch):
 def test_a_later_success_removes_the_failed_chapter(tmp_path):
     import nbformat
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     source = tmp_path / "chapter.ipynb"
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -142,9 +142,9 @@ def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) 
     """
     import json
 
-    from ..chapters.runner import run_notebook
     from .config import EvalConfig
     from .experiment import evaluate_config
+    from .notebook import run_notebook
 
     t0 = time.perf_counter()
     config = EvalConfig(**point)

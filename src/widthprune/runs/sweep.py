@@ -23,10 +23,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..chapters.runner import EVALUATION_CHAPTER, provenance, remove_partials
 from . import jobs
 from .config import DEFAULT_BATCH_SIZE, STUDY_PCTS, EvalConfig
 from .executors import ExecutorConfig, JobTask, run_jobs
+from .notebook import EVALUATION_CHAPTER, provenance, remove_partials
 
 __all__ = ["DEFAULT_RUN", "PointOutcome", "SweepConfig", "run_sweep", "sweep_points"]
 
