@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 import widthprune as wp
 from widthprune.deployment.widths import measure_width, planned_widths
+from widthprune.models.loading import REGISTERED
 from widthprune.runs.config import STUDY_PCTS, cpu_name, git_commit, package_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +78,7 @@ def source_model(args):
     if args.shape:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(
-            wp.models.loading.REGISTERED[TOKENIZER_MODEL].checkpoint()
-        )
+        tokenizer = AutoTokenizer.from_pretrained(REGISTERED[TOKENIZER_MODEL].checkpoint())
         return wp.random_model(args.shape, dtype=torch.float16), tokenizer
     return wp.load(args.model, dtype=torch.float32)
 
