@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from widthprune.chapters.runner import CHAPTERS, run_chapters
-from widthprune.sweep import SweepConfig, run_sweep
+from widthprune.runs.sweep import SweepConfig, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = SweepConfig()  # the default: the toy, ppm and wanda, the study's seven percentages

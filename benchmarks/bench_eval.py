@@ -31,10 +31,10 @@ import pandas as pd
 import torch
 
 import widthprune as wp
-from widthprune.config import cpu_name, git_commit, package_version
 from widthprune.evaluation.agreement import agreement_table, compare_records
 from widthprune.evaluation.catalogue import PRESETS, preset_tasks
 from widthprune.evaluation.harness import ENGINES
+from widthprune.runs.config import cpu_name, git_commit, package_version
 
 PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")
 

@@ -34,7 +34,7 @@ print(time.perf_counter() - t, n)
 """
 FINGERPRINT = """
 import sys, time
-from widthprune.fingerprint import model_fingerprint
+from widthprune.runs.fingerprint import model_fingerprint
 t = time.perf_counter()
 value = model_fingerprint(sys.argv[1])
 print(time.perf_counter() - t, value)

@@ -34,8 +34,9 @@ import torch
 from tqdm.auto import tqdm
 
 import widthprune as wp
-from widthprune.config import STUDY_PCTS, cpu_name, git_commit, package_version
 from widthprune.deployment.widths import measure_width, planned_widths
+from widthprune.models.loading import REGISTERED
+from widthprune.runs.config import STUDY_PCTS, cpu_name, git_commit, package_version
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_MODEL = "smollm2-135m-instruct"  # the tokenizer random shapes are written with
@@ -77,9 +78,7 @@ def source_model(args):
     if args.shape:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(
-            wp.models.REGISTERED[TOKENIZER_MODEL].checkpoint()
-        )
+        tokenizer = AutoTokenizer.from_pretrained(REGISTERED[TOKENIZER_MODEL].checkpoint())
         return wp.random_model(args.shape, dtype=torch.float16), tokenizer
     return wp.load(args.model, dtype=torch.float32)
 

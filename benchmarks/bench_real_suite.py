@@ -22,8 +22,8 @@ import time
 import torch
 
 import widthprune as wp
-from widthprune.config import git_commit, package_version
 from widthprune.evaluation.catalogue import PRESETS, preset_tasks
+from widthprune.runs.config import git_commit, package_version
 
 NAME = "smollm2-135m-instruct"
 PACKAGES = ("torch", "transformers", "lm_eval", "widthprune")

@@ -1,7 +1,7 @@
 import pytest
 
 import widthprune as wp
-from widthprune.architectures import count_shape_parameters, expansion_ratio, pct_width
+from widthprune.pruning.architectures import count_shape_parameters, expansion_ratio, pct_width
 
 
 @pytest.mark.parametrize(

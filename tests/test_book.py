@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from conftest import make_tiny_llama, make_tiny_tokenizer
 
-from widthprune.chapters.runner import CHAPTERS, run_notebook
-from widthprune.sweep import SweepConfig, run_sweep, sweep_points
+from widthprune.chapters.runner import CHAPTERS
+from widthprune.runs.notebook import run_notebook
+from widthprune.runs.sweep import SweepConfig, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -153,7 +154,7 @@ def test_parameter_cells_are_folded(tmp_path):
 
 
 def test_config_normalises_what_a_shell_or_notebook_passes():
-    from widthprune.config import EvalConfig
+    from widthprune.runs.config import EvalConfig
 
     base = EvalConfig(model="toy", criterion="none", pruning_pct=0.0)
     assert base.criterion is None and base.pruning_pct is None and base.label == "baseline"
@@ -294,7 +295,7 @@ def test_real_model_chapter_reads_a_smollm2_sweep_and_the_recorded_run(tmp_path)
     assert [o.status for o in outcomes] == ["done", "done"]
     # a study run of the toy, one template: criteria at two widths, random with three seeds
     from widthprune.analysis.recorded import export_run
-    from widthprune.analysis.study import evaluate_study, study_configs
+    from widthprune.runs.study import evaluate_study, study_configs
 
     toy = study_configs("toy", tasks="toy", limit=8, pcts=(20, 40), random_pcts=(40,),
                         templates=(False,), random_templates=(False,))  # fmt: skip

@@ -14,7 +14,7 @@ from widthprune.chapters.course import (
     sweep_configurations,
 )
 from widthprune.chapters.runner import CHAPTERS
-from widthprune.sweep import SweepConfig
+from widthprune.runs.sweep import SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

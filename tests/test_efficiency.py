@@ -414,7 +414,7 @@ def test_efficiency_plots_draw_their_data():
 
 def test_published_workloads_average_the_study_runs():
     from widthprune.analysis.published import published
-    from widthprune.efficiency.energy import published_workloads
+    from widthprune.analysis.workloads import published_workloads
 
     long = published("efficiency")
     table = published_workloads(long)

@@ -20,6 +20,7 @@ from widthprune.evaluation.metrics import (
     SUMMARY_COLUMNS,
     aggregate_samples,
 )
+from widthprune.models.loading import TOY_CHECKPOINT
 
 SHOTS = {"mmlu_local": 2, "gsm8k_local": 2}
 
@@ -260,7 +261,7 @@ def test_perplexity_of_one_window_is_the_model_loss(byte_model):
 
 
 @pytest.mark.skipif(
-    not (wp.models.TOY_CHECKPOINT / "config.json").exists() or not (TASKS_DIR / "toy").is_dir(),
+    not (TOY_CHECKPOINT / "config.json").exists() or not (TASKS_DIR / "toy").is_dir(),
     reason="the toy checkpoint and toy tasks are built by `widthprune toy train`",
 )
 def test_toy_suite_on_the_toy_model():

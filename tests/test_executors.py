@@ -19,12 +19,12 @@ import pytest
 from clusterkit import ROOT, descendants, lock_held, record, states, sweep_args, wait_for, workdir
 from tqdm.auto import tqdm
 
-from widthprune import store
 from widthprune.cli import main
-from widthprune.config import EvalConfig
-from widthprune.engines import gpu_slots
-from widthprune.executors import ExecutorConfig, JobTask, parse_minutes, run_jobs, run_point
-from widthprune.jobs import JobsRecord
+from widthprune.runs import store
+from widthprune.runs.config import EvalConfig
+from widthprune.runs.engines import gpu_slots
+from widthprune.runs.executors import ExecutorConfig, JobTask, parse_minutes, run_jobs, run_point
+from widthprune.runs.jobs import JobsRecord
 
 
 def test_time_limits_read_as_slurm_writes_them():
@@ -192,12 +192,12 @@ def test_the_job_function_pickles_by_reference():
     import cloudpickle
 
     data = cloudpickle.dumps(run_point)
-    assert pickle.loads(data) is run_point and b"widthprune.executors" in data
+    assert pickle.loads(data) is run_point and b"widthprune.runs.executors" in data
     assert len(data) < 200  # a name to import on the node, not the function's code
 
 
 def test_states_follow_the_processes_and_the_record(tmp_path):
-    from widthprune.jobs import live_states, process_start
+    from widthprune.runs.jobs import live_states, process_start
 
     sweeper = subprocess.Popen(["sleep", "60"])  # stands for a sweep still waiting on its jobs
     job = subprocess.Popen(["sleep", "60"])  # and for a local job's controller

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import widthprune as wp
-from widthprune.scoring import CRITERIA
+from widthprune.pruning.scoring import CRITERIA
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -16,7 +16,7 @@ from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
 import widthprune as wp
 from widthprune.evaluation.agreement import agreement_table, compare_records
 from widthprune.evaluation.greedy import GreedyDecoder, supports_static_greedy
-from widthprune.sweep import SweepConfig
+from widthprune.runs.sweep import SweepConfig
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +176,8 @@ def test_cuda_graph_needs_cuda(byte_model):
 
 
 def test_a_kept_model_scores_once_and_prunes_as_a_fresh_load(tmp_path):
-    from widthprune.config import EvalConfig
-    from widthprune.experiment import _KEPT, evaluate_config, forget_models, run_config
+    from widthprune.runs.config import EvalConfig
+    from widthprune.runs.experiment import _KEPT, evaluate_config, forget_models, run_config
 
     configs = [
         EvalConfig(criterion="wanda", pruning_pct=p, tasks="toy_knowledge", limit=6)

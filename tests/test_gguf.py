@@ -24,7 +24,7 @@ from widthprune.deployment import (
     get_scheme,
     plan_tensors,
 )
-from widthprune.models import REGISTERED
+from widthprune.models.loading import REGISTERED
 
 HIDDEN, WIDTH = 64, 512
 
@@ -209,7 +209,7 @@ def test_laptop_section_glues_the_recorded_measurements(tmp_path):
     import pandas as pd
     from test_book import ROOT, glued
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     csv = ROOT / "benchmarks" / "results" / "gguf_smollm2-135m-instruct_cpu.csv"
     out = run_notebook(ROOT / "notebooks" / "07_efficiency.ipynb", tmp_path / "07.ipynb", {},
@@ -248,7 +248,7 @@ def test_word_vocabulary_and_its_sentencepiece_stand_in(tmp_path, toy):
     from sentencepiece import SentencePieceProcessor
 
     from widthprune.deployment.vocab import WORD_PREFIX, word_vocab, write_sentencepiece_stand_in
-    from widthprune.models import TOY_CHECKPOINT
+    from widthprune.models.loading import TOY_CHECKPOINT
 
     model, tok = toy
     vocab = word_vocab(TOY_CHECKPOINT)

@@ -10,9 +10,9 @@ import pytest
 
 from widthprune.chapters import selfcheck
 from widthprune.chapters.grading import grade_notebook
-from widthprune.chapters.runner import run_notebook
 from widthprune.chapters.student import STUB_NOTE, stub_solution, write_student_edition
 from widthprune.cli import main
+from widthprune.runs.notebook import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 

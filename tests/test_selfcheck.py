@@ -12,7 +12,7 @@ from widthprune.chapters.selfcheck import (
     check_surgery,
     tiny_llama,
 )
-from widthprune.scoring import CRITERIA
+from widthprune.pruning.scoring import CRITERIA
 
 
 @pytest.mark.parametrize("name", sorted(CRITERIA))

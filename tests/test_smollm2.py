@@ -22,9 +22,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 import widthprune as wp
-from widthprune import fingerprint, gguf_conversion, registry_models
-from widthprune.config import EvalConfig
-from widthprune.models import REGISTERED
+from widthprune.models import gguf as gguf_conversion
+from widthprune.models import registry as registry_models
+from widthprune.models.loading import REGISTERED
+from widthprune.runs import fingerprint
+from widthprune.runs.config import EvalConfig
 
 NAME = "smollm2-135m-instruct"
 PARAMETERS = 134_515_008  # unique parameters (the embedding is tied to the output layer)
@@ -252,7 +254,9 @@ def test_crash_inside_the_conversion_leaves_nothing(converted, tmp_path, monkeyp
 _KILLED = """
 import sys, time
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from widthprune import fingerprint, gguf_conversion, registry_models
+from widthprune.models import gguf as gguf_conversion
+from widthprune.models import registry as registry_models
+from widthprune.runs import fingerprint
 
 good, cache = sys.argv[1], sys.argv[2]
 gguf_conversion.read_gguf = lambda path: (

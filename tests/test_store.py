@@ -18,10 +18,10 @@ import pytest
 from evalkit import make_byte_llama, write_tasks
 
 import widthprune as wp
-import widthprune.experiment as experiment
-import widthprune.store as store
-from widthprune.config import EvalConfig
+import widthprune.runs.experiment as experiment
+import widthprune.runs.store as store
 from widthprune.evaluation.metrics import SAMPLE_COLUMNS, SUMMARY_COLUMNS, tidy_summary
+from widthprune.runs.config import EvalConfig
 
 SRC = Path(wp.__file__).resolve().parent.parent
 FILES = {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json", "COMPLETE"}
@@ -30,9 +30,9 @@ FILES = {"config.json", "summary.csv", "samples.jsonl.gz", "provenance.json", "C
 # the run until a file appears, or hang just before the completion marker is written.
 CHILD = """
 import json, os, sys, time
-import widthprune.experiment as experiment
-import widthprune.store as store
-from widthprune.config import EvalConfig
+import widthprune.runs.experiment as experiment
+import widthprune.runs.store as store
+from widthprune.runs.config import EvalConfig
 config, mode, log, root = EvalConfig(**json.loads(sys.argv[1])), *sys.argv[2:5]
 real_run, real_sha = experiment.run_config, store._sha256
 def run(c, **kwargs):
@@ -140,7 +140,7 @@ def test_config_id_changes_with_every_result_field(configs, tmp_path):
 def test_config_id_follows_package_versions_and_model_files(configs, model_dir, monkeypatch):
     base, _ = configs
     before = base.config_id
-    monkeypatch.setattr("widthprune.config.package_version", lambda p: "0.0-other")
+    monkeypatch.setattr("widthprune.runs.config.package_version", lambda p: "0.0-other")
     assert base.config_id != before
     monkeypatch.undo()
     assert base.config_id == before

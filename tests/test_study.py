@@ -17,8 +17,8 @@ from widthprune.analysis.collapse import (
     recorded_responses,
     response_table,
 )
-from widthprune.analysis.study import study_configs
 from widthprune.analysis.study_tables import describe_change, describe_events
+from widthprune.runs.study import study_configs
 
 
 def test_study_configs_match_the_design():

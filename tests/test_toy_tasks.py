@@ -10,7 +10,7 @@ import torch
 
 import widthprune as wp
 from widthprune.cli import main
-from widthprune.models import TOY_CHECKPOINT
+from widthprune.models.loading import TOY_CHECKPOINT
 from widthprune.toy import (
     TASK_DATA,
     TASKS_DIR,

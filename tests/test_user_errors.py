@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from widthprune.cli import main
-from widthprune.models import TOY_CHECKPOINT
+from widthprune.models.loading import TOY_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,7 +153,7 @@ def test_export_prints_its_own_warnings_only(capsys, tmp_path, monkeypatch):
 def test_a_later_success_removes_the_failed_chapter(tmp_path):
     import nbformat
 
-    from widthprune.chapters.runner import run_notebook
+    from widthprune.runs.notebook import run_notebook
 
     source = tmp_path / "chapter.ipynb"
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}

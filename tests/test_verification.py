@@ -3,7 +3,7 @@ import copy
 import torch
 
 import widthprune as wp
-from widthprune.verification import masked_logits, verify_pruning
+from widthprune.pruning.verification import masked_logits, verify_pruning
 
 
 def test_verify_pruning_passes_and_leaves_the_model_alone(tiny_model, input_ids):

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from ..pruning import select_neurons
+from ..pruning.selection import select_neurons
 
 __all__ = ["compare_criteria"]
 

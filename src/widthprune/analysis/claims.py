@@ -265,7 +265,7 @@ def load_toy(run: str, root: str | Path = "results") -> tuple[pd.DataFrame, pd.D
         :func:`pair_run` of the run's stored results and samples; None where the store holds
         no complete configuration of ``run``.
     """
-    from ..store import load_results, load_samples
+    from ..runs.store import load_results, load_samples
 
     if not (Path(root) / run).is_dir():
         return None

@@ -129,7 +129,7 @@ def record_responses(
 
     import widthprune as wp
 
-    from ..config import cpu_name, git_commit, package_version
+    from ..runs.config import cpu_name, git_commit, package_version
 
     base, tok = wp.load(model)
     pruned = copy.deepcopy(base)

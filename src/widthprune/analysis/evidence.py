@@ -93,7 +93,7 @@ def instruction_floor(
 
     Args:
         benchmarks: ``published("benchmarks")``.
-        template: :func:`widthprune.analysis.real_model.template_effect` rows of SmolLM2 (its
+        template: :func:`widthprune.analysis.chat_template.template_effect` rows of SmolLM2 (its
             ``pruning`` rows, with and without the chat template), or None.
         pct: the pruning percentage compared (the one every source has).
         floor: a start below it is "near the floor".

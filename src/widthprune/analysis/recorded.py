@@ -3,9 +3,9 @@
 A sweep too large for a laptop (the real small model with a thousand items a task, on a GPU)
 runs once and is kept as four files in ``analysis/data/recorded/<name>/``:
 
-- ``results.csv``: the run's results as :func:`widthprune.store.load_results` gives them;
+- ``results.csv``: the run's results as :func:`widthprune.runs.store.load_results` gives them;
 - ``samples.csv.gz``: every per-item score of every task, metric and filter, as
-  :func:`widthprune.store.load_samples` gives them (config_id, task, doc_id, filter, metric,
+  :func:`widthprune.runs.store.load_samples` gives them (config_id, task, doc_id, filter, metric,
   value, weight): the paired tests' input;
 - ``responses.csv.gz``: what each score was computed from, one row per configuration, task and
   item (the per-choice log-likelihoods with the choices' lengths and the gold index, the
@@ -69,7 +69,7 @@ def export_run(
     Raises:
         FileNotFoundError: the store holds no complete configuration of ``run``.
     """
-    from ..store import complete_folders, load_results, load_samples, read
+    from ..runs.store import complete_folders, load_results, load_samples, read
 
     folders = complete_folders(run, root)
     if not folders:

@@ -47,7 +47,7 @@ def chapter_times() -> pd.DataFrame:
 
 def sweep_configurations() -> int:
     """How many configurations the default sweep (``make sweep``) evaluates."""
-    from ..sweep import SweepConfig
+    from ..runs.sweep import SweepConfig
 
     return len(SweepConfig().points())
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["add_check_exercises", "find_notebook", "grade_notebook", "run_check_exercises"]
+__all__ = ["find_notebook", "grade_notebook"]
 
 _RESULT = re.compile(r"^(PASS|FAIL) (.*)$", re.M)
 _EXERCISE = re.compile(r"^(\d+)\. ★", re.M)
@@ -85,24 +85,3 @@ def grade_notebook(path: str | os.PathLike) -> pd.DataFrame:
     if not rows:
         raise ValueError(f"{path} has no self-checked exercise to grade")
     return pd.DataFrame(rows, columns=["exercise", "check", "passed", "detail"])
-
-
-def add_check_exercises(sub) -> None:
-    """The ``widthprune check-exercises`` sub-command."""
-    p = sub.add_parser(
-        "check-exercises",
-        help="grade a student's executed chapter: PASS or FAIL per self-checked exercise",
-    )
-    p.add_argument("chapter", help="a chapter name (e.g. 06_correlation) or an executed .ipynb")
-    p.set_defaults(run_command=run_check_exercises)
-
-
-def run_check_exercises(args) -> int:
-    path = find_notebook(args.chapter)
-    grades = grade_notebook(path)
-    for row in grades.itertuples():
-        verdict = "PASS" if row.passed else "FAIL"
-        print(f"exercise {row.exercise}: {verdict} {row.check}: {row.detail}")
-    passed = int(grades["passed"].sum())
-    print(f"{path}: {passed} of {len(grades)} self-checked exercises pass")
-    return 0 if passed == len(grades) else 1

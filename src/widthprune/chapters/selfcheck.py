@@ -115,7 +115,7 @@ def check_criterion(fn: Callable, name: str, *, seed: int = 0) -> CheckResult:
         name: the library criterion it should equal, a key of ``widthprune.CRITERIA``.
         seed: seed of the tiny model, the calibration batches and the ``random`` criterion.
     """
-    from ..scoring import get_criterion, score
+    from ..pruning.scoring import get_criterion, score
 
     get_criterion(name)  # an unknown name is the caller's error, not a failed check
     check = f"criterion {name!r}"
@@ -144,7 +144,7 @@ def check_criterion(fn: Callable, name: str, *, seed: int = 0) -> CheckResult:
 
 
 def _mlp_tensors(model) -> dict[str, torch.Tensor]:
-    from ..models import gated_mlps
+    from ..pruning.architectures import gated_mlps
 
     out = {}
     for i, mlp in gated_mlps(model):
@@ -157,7 +157,7 @@ def _mlp_tensors(model) -> dict[str, torch.Tensor]:
 
 
 def _mlp_sizes(model) -> dict[str, int]:
-    from ..models import gated_mlps
+    from ..pruning.architectures import gated_mlps
 
     sizes = {"config.intermediate_size": model.config.intermediate_size}
     for i, mlp in gated_mlps(model):
@@ -178,7 +178,7 @@ def check_surgery(fn: Callable, *, seed: int = 0) -> CheckResult:
         fn: the reader's surgery, ``fn(model, keep)`` in place, ``keep = {layer: sorted indices}``.
         seed: seed of the model, the kept sets and the input.
     """
-    from ..pruning import prune_mlp_
+    from ..pruning.surgery import prune_mlp_
 
     check = "surgery"
     model = tiny_llama(seed, bias=True)

@@ -104,7 +104,7 @@ def _converter_input(folder: Path, vocab: WordVocab, work: Path) -> Path:
 
 def _named_folder(name: str | os.PathLike) -> Path:
     """The checkpoint folder of a name (``"toy"``, a packaged model) or a folder path."""
-    from ..models import REGISTERED, TOY_CHECKPOINT
+    from ..models.loading import REGISTERED, TOY_CHECKPOINT
 
     name = str(name)
     if name == "toy":
@@ -160,7 +160,7 @@ def export_gguf(
             raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite)")
     vocab = None
     if isinstance(model_or_folder, (str, os.PathLike)):
-        from ..pruning import check_apart_from_source
+        from ..pruning.surgery import check_apart_from_source
 
         folder = _named_folder(model_or_folder)
         for target in (out, keep_f16):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import STUDY_PCTS
-from ..pruning import prune, target_width
+from ..pruning.selection import target_width
+from ..pruning.surgery import prune
+from ..runs.config import STUDY_PCTS
 from .export import export_gguf, quantize_gguf
 from .speed import measure_gguf_speed
 
@@ -132,7 +133,7 @@ def measure_widths(model_name: str, widths=None, **settings) -> pd.DataFrame:
     """
     from tqdm.auto import tqdm
 
-    from ..models import load
+    from ..models.loading import load
 
     model, tokenizer = load(model_name)
     model = model.float()

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..architectures import LlamaShape, count_shape_parameters, get_shape
-from ..pruning import count_parameters
+from ..pruning.architectures import LlamaShape, count_shape_parameters, get_shape
+from ..pruning.surgery import count_parameters
 
 __all__ = [
     "aligned_neighbours",

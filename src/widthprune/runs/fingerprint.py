@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cache import cache_dir
+from ..models.cache import cache_dir
 
 __all__ = [
     "cache_dir",
@@ -31,7 +31,7 @@ __all__ = [
     "tasks_digest",
 ]
 
-_PACKAGE = Path(__file__).parent
+_PACKAGE = Path(__file__).parent.parent
 TOY_CHECKPOINT = _PACKAGE / "toy" / "checkpoint"
 TASKS_DIR = _PACKAGE / "evaluation" / "tasks"
 _BLOCK = 8 << 20  # bytes read per update: large enough for hashlib to release the GIL
@@ -144,7 +144,7 @@ def checkpoint_folder(model: str) -> Path | None:
     """
     if model == "toy":
         return TOY_CHECKPOINT
-    from .registry_models import check_model_name, registered_source
+    from ..models.registry import check_model_name, registered_source
 
     check_model_name(model)
 
@@ -176,7 +176,7 @@ def model_fingerprint(model: str) -> str:
 
 def checkpoint_config(model: str) -> dict:
     """The model's ``config.json`` as a dict (from the hub cache or the hub for an id)."""
-    from .registry_models import registered_config
+    from ..models.registry import registered_config
 
     known = registered_config(model)
     if known is not None:
@@ -203,10 +203,10 @@ def original_width(model: str) -> int:
 
 
 def resolved_width(config) -> int:
-    """The MLP width an :class:`~widthprune.config.EvalConfig` evaluates."""
+    """The MLP width an :class:`~widthprune.runs.config.EvalConfig` evaluates."""
     from types import SimpleNamespace
 
-    from .pruning import target_width
+    from ..pruning.selection import target_width
 
     data = checkpoint_config(config.model)
     shape = SimpleNamespace(
@@ -249,7 +249,7 @@ def calibration_digest(calibration: str | None) -> str | None:
     """SHA-256 of the calibration texts' content (None without calibration)."""
     if calibration is None:
         return None
-    from .calibration import calibration_texts
+    from ..pruning.calibration import calibration_texts
 
     key = ("calibration", calibration)
     if calibration not in ("toy", "lambada"):
@@ -283,7 +283,7 @@ def tasks_digest(tasks, include_path=()) -> dict[str, str]:
 
     Tasks from lm-eval's own registry are covered by lm-eval's and datasets' versions.
     """
-    from .evaluation.catalogue import preset_tasks
+    from ..evaluation.catalogue import preset_tasks
 
     names = set(preset_tasks(tasks))
     out = {}

@@ -76,12 +76,12 @@ def calibration_texts(source: str | os.PathLike) -> list[str]:
         ValueError: the file holds no text.
     """
     if str(source) == "lambada":
-        from .evaluation.tasks.real.sources import lambada_passages
+        from ..evaluation.tasks.real.sources import lambada_passages
 
         return lambada_passages("calibration")
     if str(source) == "toy":
         try:
-            from .toy import calibration_texts as toy_texts
+            from ..toy import calibration_texts as toy_texts
         except ImportError as err:
             raise FileNotFoundError(
                 "calibration='toy' needs the toy world's text (widthprune.toy), which this "

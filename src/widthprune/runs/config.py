@@ -201,14 +201,14 @@ class EvalConfig:
             raise ValueError(f"expansion_ratio must be > 0, got {self.expansion_ratio:g}")
         if self.rounding not in ("floor", "nearest"):
             raise ValueError(f"rounding must be 'floor' or 'nearest', got {self.rounding!r}")
-        from .evaluation.catalogue import ENGINES
+        from ..evaluation.catalogue import ENGINES
 
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.criterion is not None:
-            from .scoring import get_criterion
+            from ..pruning.scoring import get_criterion
 
             try:
                 needs_text = get_criterion(self.criterion).needs_calibration
@@ -269,7 +269,7 @@ class EvalConfig:
 
     def _spreads_limit(self) -> bool:
         """Whether an item limit is spread over the subtasks of a group (MMLU) here."""
-        from .evaluation.catalogue import SPREAD_GROUPS, preset_tasks
+        from ..evaluation.catalogue import SPREAD_GROUPS, preset_tasks
 
         if not isinstance(self.limit, int) or isinstance(self.limit, bool):
             return False

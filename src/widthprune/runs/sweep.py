@@ -1,15 +1,15 @@
 """Sweeps: a list of run configurations, each evaluated and stored, then reported by chapter 4.
 
 A :class:`SweepConfig` is the product models x criteria x (pruning percentages or expansion
-ratios); :meth:`SweepConfig.points` turns it into :class:`~widthprune.config.EvalConfig`
+ratios); :meth:`SweepConfig.points` turns it into :class:`~widthprune.runs.config.EvalConfig`
 objects, always with each model's unpruned baseline, and with targets that give the same
 width run once. Every input is checked before the first point runs. Whether a point is done is
 decided by the results store alone (a complete, verified result); chapter 4 executed on it
 beside the book is its report, a separate product whose failure is reported as such and never
 marks a stored result failed. A failing point is logged and the others still run. Where the
-points run is the executor's business (:mod:`widthprune.executors`: this process, jobs on this
+points run is the executor's business (:mod:`widthprune.runs.executors`: this process, jobs on this
 host, or a Slurm job array); the run folder's ``jobs.json`` says where each one stands
-(:mod:`widthprune.jobs`).
+(:mod:`widthprune.runs.jobs`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import jobs
-from .chapters.runner import EVALUATION_CHAPTER, provenance, remove_partials
 from .config import DEFAULT_BATCH_SIZE, STUDY_PCTS, EvalConfig
 from .executors import ExecutorConfig, JobTask, run_jobs
+from .notebook import EVALUATION_CHAPTER, provenance, remove_partials
 
 __all__ = ["DEFAULT_RUN", "PointOutcome", "SweepConfig", "run_sweep", "sweep_points"]
 
@@ -127,12 +127,12 @@ class SweepConfig:
             ValueError: one message listing every problem found (unknown criteria or tasks,
                 unreachable models, impossible targets, an absent device or calibration text).
         """
-        from .calibration import calibration_texts
-        from .evaluation.catalogue import preset_tasks
-        from .evaluation.harness import check_tasks_exist
+        from ..evaluation.catalogue import preset_tasks
+        from ..evaluation.harness import check_tasks_exist
+        from ..models.loading import check_device as check_device_here
+        from ..pruning.calibration import calibration_texts
+        from ..pruning.scoring import get_criterion
         from .fingerprint import checkpoint_config
-        from .models import check_device as check_device_here
-        from .scoring import get_criterion
 
         problems = []
         for criterion in self.criteria:

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evaluation.harness import EvalResult
+from ..evaluation.metrics import tidy_samples
+from ..filemodes import ordinary_modes
+from ..locking import lock
 from .config import EvalConfig, identity_id
-from .evaluation.harness import EvalResult
-from .evaluation.metrics import tidy_samples
-from .filemodes import ordinary_modes
-from .locking import lock
 
 __all__ = [
     "load_results",

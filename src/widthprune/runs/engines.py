@@ -1,6 +1,6 @@
 """submitit's engines: jobs as subprocesses of this host, or as a Slurm job array.
 
-Both take the job function and the tasks from :mod:`widthprune.executors`, submit, then wait:
+Both take the job function and the tasks from :mod:`widthprune.runs.executors`, submit, then wait:
 every ``poll_s`` seconds they look at each job's state, record it in the run's ``jobs.json``
 and advance the progress bar when a job ends. A job's outcome is its result pickle (submitit
 writes ``("success", value)`` or ``("error", traceback)``); a job without one was killed. A

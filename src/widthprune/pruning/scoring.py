@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .models import gated_mlps
+from .architectures import gated_mlps
 
 __all__ = [
     "CRITERIA",

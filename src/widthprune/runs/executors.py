@@ -122,13 +122,13 @@ class ExecutorConfig:
 def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) -> dict:
     """Evaluate one configuration into the shared results store, then report it: every job.
 
-    The configuration is done when its result is stored (:func:`~widthprune.experiment.
+    The configuration is done when its result is stored (:func:`~widthprune.runs.experiment.
     evaluate_config`, in this process, keeping the unpruned model for the next point); chapter
     4's report of it (``paths["output"]``) comes after, and its failure is returned as
     ``report_error``, never raised.
 
     Args:
-        point: the :class:`~widthprune.config.EvalConfig` as a dict of plain values.
+        point: the :class:`~widthprune.runs.config.EvalConfig` as a dict of plain values.
         run: the results run (``<results_dir>/<run>/<config id>/``).
         paths: ``source`` (the chapter), ``output`` (its report), ``report`` (whether to
             write it; default yes), ``results_dir``, ``cwd`` and optionally ``threads`` (CPU
@@ -142,9 +142,9 @@ def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) 
     """
     import json
 
-    from .chapters.runner import run_notebook
     from .config import EvalConfig
     from .experiment import evaluate_config
+    from .notebook import run_notebook
 
     t0 = time.perf_counter()
     config = EvalConfig(**point)

@@ -1,7 +1,9 @@
-"""Llama-3.2 shapes as data: widths, expansion ratios and parameter counts.
+"""Llama-3.2 shapes as data: widths, expansion ratios and parameter counts; and the gated MLPs
+of a model in memory, layer by layer.
 
-Everything here is arithmetic on shapes; nothing loads weights. The numbers are those of the
-published ``config.json`` files of meta-llama/Llama-3.2-1B and Llama-3.2-3B.
+Everything here is arithmetic on shapes or a walk over modules; nothing loads weights. The
+numbers are those of the published ``config.json`` files of meta-llama/Llama-3.2-1B and
+Llama-3.2-3B.
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from difflib import get_close_matches
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "SHAPES",
@@ -18,7 +24,9 @@ __all__ = [
     "LlamaShape",
     "count_shape_parameters",
     "expansion_ratio",
+    "gated_mlps",
     "get_shape",
+    "layer_widths",
     "llama_config",
     "pct_width",
 ]
@@ -181,3 +189,40 @@ def budget_table(
             row.update({f"aligned_{m}": width // m * m for m in round_to})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _decoder_layers(model):
+    """The list of decoder blocks of a causal LM (``model.model.layers`` for Llama)."""
+    base = getattr(model, "model", model)
+    layers = getattr(base, "layers", None)
+    if layers is None:
+        raise TypeError(
+            f"{type(model).__name__} has no decoder layers at .model.layers; "
+            "widthprune prunes Llama-style decoder-only models."
+        )
+    return layers
+
+
+def gated_mlps(model) -> list[tuple[int, torch.nn.Module]]:
+    """``[(layer index, mlp)]`` for every decoder layer; each mlp has gate/up/down projections.
+
+    Raises:
+        TypeError: a layer's MLP is not gated; the message names the module that was found.
+    """
+    out = []
+    for i, layer in enumerate(_decoder_layers(model)):
+        mlp = getattr(layer, "mlp", None)
+        if mlp is None or not all(hasattr(mlp, p) for p in ("gate_proj", "up_proj", "down_proj")):
+            found = type(mlp).__name__ if mlp is not None else "no .mlp attribute"
+            children = [n for n, _ in mlp.named_children()] if mlp is not None else []
+            raise TypeError(
+                f"Layer {i}: expected a gated MLP with gate_proj, up_proj and down_proj, "
+                f"found {found} with children {children}."
+            )
+        out.append((i, mlp))
+    return out
+
+
+def layer_widths(model) -> dict[int, int]:
+    """Current MLP width of every layer (rows of up_proj)."""
+    return {i: mlp.up_proj.out_features for i, mlp in gated_mlps(model)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..config import EvalConfig
+from .config import EvalConfig
 
 __all__ = ["STUDY_PCTS", "STUDY_VARY", "evaluate_study", "study_configs"]
 
@@ -46,7 +46,8 @@ def study_configs(
         criteria: the criteria swept at every width of ``pcts`` under each template.
         templates: the chat-template settings of the baselines and of ``criteria``.
         random_pcts, seeds, random_templates: the random floor's widths, seeds and templates.
-        common: other :class:`~widthprune.config.EvalConfig` fields (device, batch_size, dtype).
+        common: other :class:`~widthprune.runs.config.EvalConfig` fields (device, batch_size,
+            dtype).
 
     Returns:
         The configurations, in the order they are best run (baselines, criteria, random).
@@ -78,7 +79,7 @@ def evaluate_study(
     the unpruned model loaded once."""
     from tqdm.auto import tqdm
 
-    from ..experiment import evaluate_config, forget_models
+    from .experiment import evaluate_config, forget_models
 
     try:
         for config in tqdm(configs, desc=f"study {run}", unit="config"):

