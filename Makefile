@@ -101,6 +101,9 @@ DEPLOY_STAMP := $(VENV)/.deploy-installed
 deploy: setup $(DEPLOY_STAMP)
 
 $(DEPLOY_STAMP): $(STAMP)
+	@# Built for this machine's processor (llama.cpp's native flags), so a wheel that pip's cache
+	@# kept from a build on another processor must not be reused: it crashes there.
+	$(PY) -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==$(LLAMA_CPP_PYTHON)
 	$(PY) -m pip install -q -c constraints.txt -e ".[all,deploy]"
 	rm -rf $(CONVERTER).tmp && mkdir -p $(CONVERTER).tmp
 	$(PY) -m pip download -q --no-deps --no-binary :all: -d $(CONVERTER).tmp \
