@@ -94,6 +94,7 @@ slurm:
 # compiler; 824 s on two shared cores, once: pip keeps the wheel in its cache), and
 # llama.cpp's converter from the same archive, copied to $(VENV)/share/llama.cpp.
 LLAMA_CPP_PYTHON := 0.3.36
+LLAMA_CPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
 CONVERTER := $(VENV)/share/llama.cpp
 DEPLOY_STAMP := $(VENV)/.deploy-installed
@@ -101,9 +102,11 @@ DEPLOY_STAMP := $(VENV)/.deploy-installed
 deploy: setup $(DEPLOY_STAMP)
 
 $(DEPLOY_STAMP): $(STAMP)
-	@# Built for this machine's processor (llama.cpp's native flags), so a wheel that pip's cache
-	@# kept from a build on another processor must not be reused: it crashes there.
-	$(PY) -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	@# A portable AVX2 build, never a cached one: llama.cpp's native build of an Intel Xeon with
+	@# AMX crashed in decode on the tests' tiny model, and a wheel that pip's cache kept from a
+	@# native build on another processor must not be reused either.
+	CMAKE_ARGS="$(LLAMA_CPP_CMAKE)" $(PY) -m pip install -q --no-cache-dir -c constraints.txt \
+		llama-cpp-python==$(LLAMA_CPP_PYTHON)
 	$(PY) -m pip install -q -c constraints.txt -e ".[all,deploy]"
 	rm -rf $(CONVERTER).tmp && mkdir -p $(CONVERTER).tmp
 	$(PY) -m pip download -q --no-deps --no-binary :all: -d $(CONVERTER).tmp \
