@@ -91,6 +91,11 @@ class FastLM(HFLM):
             self._ll_budget = self._budget()
         return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
 
+    def _ll_rows(self, length: int, budget: int) -> int:
+        """Rows of ``length`` tokens whose float32 logits, log-softmax and slack fit ``budget``."""
+        per_row = 3 * length * self.model.config.vocab_size * 4
+        return max(1, min(MAX_BATCH, budget // per_row))
+
     def _detect_batch_size(self, requests=None, pos: int = 0) -> int:
         """Rows that fit the budget at the longest sequence (``HFLM`` probes for it instead,
         with full-context batches that run out of memory and retry: tens of seconds a task)."""
@@ -98,8 +103,7 @@ class FastLM(HFLM):
         if requests:
             context, continuation = requests[pos][1], requests[pos][2]
             length = min(len(context) + len(continuation), self.max_length)
-        per_row = 3 * length * self.model.config.vocab_size * 4  # logits, log-softmax, slack
-        return max(1, min(MAX_BATCH, self._budget() // per_row))
+        return self._ll_rows(length, self._budget())
 
     def _batch_scheduler(self, pos, n_reordered_requests):
         """Rows of the batch that starts at ``pos``: its (longest, first) item's logits fit."""
@@ -108,8 +112,7 @@ class FastLM(HFLM):
             return rows
         _, context, continuation = n_reordered_requests[pos]
         length = min(len(context) + len(continuation) - 1, self.max_length)
-        per_row = 3 * length * self.model.config.vocab_size * 4  # logits, log-softmax, slack
-        rows = max(1, min(MAX_BATCH, self._ll_budget // per_row))
+        rows = self._ll_rows(length, self._ll_budget)
         self._ll_plan = (pos, rows)
         return rows
 
