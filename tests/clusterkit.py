@@ -35,17 +35,22 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def lock_held(path: Path) -> bool:
-    """Whether some process holds a flock on ``path`` (read from /proc/locks; takes no lock)."""
+def lock_holder(path: Path) -> int | None:
+    """The process holding a flock on ``path`` (read from /proc/locks; takes no lock), or None."""
     try:
         inode = str(path.stat().st_ino)
     except FileNotFoundError:
-        return False
+        return None
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
         if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == inode:
-            return True
-    return False
+            return int(fields[4])
+    return None
+
+
+def lock_held(path: Path) -> bool:
+    """Whether some process holds a flock on ``path``."""
+    return lock_holder(path) is not None
 
 
 def descendants(pid: int) -> list[int]:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,14 @@ from widthprune.cli import main
 from widthprune.runs import store
 from widthprune.runs.config import EvalConfig
 from widthprune.runs.engines import gpu_slots
-from widthprune.runs.executors import ExecutorConfig, JobTask, parse_minutes, run_jobs, run_point
+from widthprune.runs.executors import (
+    ExecutorConfig,
+    JobTask,
+    parse_minutes,
+    run_job,
+    run_jobs,
+    run_point,
+)
 from widthprune.runs.jobs import JobsRecord
 
 
@@ -191,9 +199,32 @@ def test_the_job_function_pickles_by_reference():
 
     import cloudpickle
 
-    data = cloudpickle.dumps(run_point)
-    assert pickle.loads(data) is run_point and b"widthprune.runs.executors" in data
-    assert len(data) < 200  # a name to import on the node, not the function's code
+    for function in (run_point, run_job):
+        data = cloudpickle.dumps(function)
+        assert pickle.loads(data) is function and b"widthprune.runs.executors" in data
+        assert len(data) < 200  # a name to import on the node, not the function's code
+
+
+def test_a_cancelled_job_stops_at_sigterm_and_stores_nothing(tmp_path):
+    # scancel sends SIGTERM, which submitit only logs: the job must not compute on and store
+    folder = workdir(tmp_path)
+    run = "cancelled"
+    args = sweep_args(run, "--executor", "local", "--max-jobs", "2")
+    sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
+    target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
+    entry = record(folder, run)["ppm-ratio3"]
+    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
+    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
+    worker = descendants(int(target))[0]  # the process that runs run_job
+    os.kill(worker, signal.SIGTERM)
+    t0 = time.monotonic()
+    wait_for(lambda: not _alive(worker), 30, "the cancelled job to stop")
+    stopped_after = time.monotonic() - t0
+    out, _ = sweep.communicate(timeout=600)
+    assert stopped_after < 5, stopped_after  # not the job's remaining evaluation
+    assert sweep.returncode == 1, out
+    assert "1 run now, 1 failed" in out and "the job was cancelled (signal 15)" in out, out
+    assert not store.is_complete(Path(entry["result"])) and not lock_held(lock)
 
 
 def test_states_follow_the_processes_and_the_record(tmp_path):

@@ -11,7 +11,16 @@ import subprocess
 import time
 
 import pytest
-from clusterkit import lock_held, record, slurm_cluster, states, sweep_args, wait_for, workdir
+from clusterkit import (
+    lock_held,
+    lock_holder,
+    record,
+    slurm_cluster,
+    states,
+    sweep_args,
+    wait_for,
+    workdir,
+)
 
 
 def _interrupt(signum, frame):
@@ -51,20 +60,30 @@ def test_slurm_sweep_cancelled_job_is_resubmitted_alone(slurm, tmp_path):
         return out.stdout
 
     sweep = subprocess.Popen(args, cwd=folder, env=slurm, stdout=subprocess.PIPE, text=True)
-    event("submit")
-    jobs = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
-    event(f"job ids recorded: ppm-ratio3 is {jobs}")
-    target = record(folder, run)["ppm-ratio3"]
-    lock = folder / "results" / run / ".locks" / f"{target['config_id']}.lock"
-    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
-    assert states(status())["ppm-ratio3"] == "running"
-    subprocess.run(["scancel", jobs], env=slurm, check=True)
-    event(f"scancel {jobs} while it holds the lock")
-    out, _ = sweep.communicate(timeout=600)
+    try:
+        event("submit")
+        jobs = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
+        event(f"job ids recorded: ppm-ratio3 is {jobs}")
+        target = record(folder, run)["ppm-ratio3"]
+        lock = folder / "results" / run / ".locks" / f"{target['config_id']}.lock"
+        holder = wait_for(lambda: lock_holder(lock), 300, "the ppm job to hold its lock")
+        # frozen mid-evaluation, so that it cannot finish before the cancel reaches it; Slurm
+        # sends SIGCONT with the cancel's SIGTERM, and the job stops at SIGTERM
+        os.kill(holder, signal.SIGSTOP)
+        event(f"job {jobs} frozen (pid {holder}) while it holds the lock")
+        assert states(status())["ppm-ratio3"] == "running"
+        subprocess.run(["scancel", jobs], env=slurm, check=True)
+        event(f"scancel {jobs} while it holds the lock")
+        out, _ = sweep.communicate(timeout=600)
+    finally:
+        if sweep.poll() is None:  # a failed check leaves no sweep behind
+            sweep.kill()
+            sweep.communicate()
     event(f"first sweep exits {sweep.returncode}")
     assert sweep.returncode == 1, out
     assert "1 run now, 1 failed" in out and f"FAILED toy ppm-ratio3 (job {jobs})" in out
     assert "CANCELLED" in out and "log: " in out  # why, from the last lines of its log
+    assert not lock_held(lock)
     now = status()
     assert states(now) == {"baseline": "done", "ppm-ratio3": "failed"}
     assert "CANCELLED" in now  # the reason, from its log

@@ -1,13 +1,13 @@
 """Executors of a sweep: where each configuration's chapter 4 runs.
 
 ``inline`` runs the configurations one after another in the sweep's own process. ``local`` and
-``slurm`` hand each configuration to submitit as one job: subprocesses of this host (one slot
-of ``gpus_per_job`` visible GPUs each, submitit setting the job's ``CUDA_VISIBLE_DEVICES``, or
-at most ``max_jobs`` CPU jobs at once), or one Slurm job array. Every job runs
-:func:`run_point`, a module-level function of plain data that pickles by reference; jobs share
-nothing but the results store and its per-configuration lock, so a filesystem shared by the
-nodes is assumed. While the jobs run, the sweep shows a progress bar over finished
-configurations and keeps each job's id and state in the run's ``jobs.json``.
+``slurm`` hand each configuration to submitit as one job: subprocesses of this host (one slot of
+``gpus_per_job`` visible GPUs each, submitit setting the job's ``CUDA_VISIBLE_DEVICES``, or at most
+``max_jobs`` CPU jobs at once), or one Slurm job array. Every job runs :func:`run_job`
+(:func:`run_point`, stopping when the job is cancelled), a module-level function of plain data that
+pickles by reference; jobs share nothing but the results store and its per-configuration lock, so a
+filesystem shared by the nodes is assumed. While the jobs run, the sweep shows a progress bar over
+finished configurations and keeps each job's id and state in the run's ``jobs.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -24,7 +25,15 @@ from pathlib import Path
 
 from . import engines, jobs
 
-__all__ = ["EXECUTORS", "ExecutorConfig", "JobTask", "parse_minutes", "run_jobs", "run_point"]
+__all__ = [
+    "EXECUTORS",
+    "ExecutorConfig",
+    "JobTask",
+    "parse_minutes",
+    "run_job",
+    "run_jobs",
+    "run_point",
+]
 
 EXECUTORS = ("inline", "local", "slurm")
 SLURM_ONLY = ("partition", "mem", "array_parallelism", "slurm_options")
@@ -176,6 +185,24 @@ def run_point(point: dict, run: str, paths: dict, config_id: str | None = None) 
     }
 
 
+def _cancelled(signum, frame):
+    raise SystemExit(f"the job was cancelled (signal {signum}): stopped before storing a result")
+
+
+def run_job(point: dict, run: str, paths: dict, config_id: str | None = None) -> dict:
+    """:func:`run_point` as a submitted job, which stops when it is cancelled.
+
+    ``scancel`` (and Slurm's end of a time limit) sends SIGTERM, then SIGKILL ``KillWait``
+    seconds later; submitit only logs SIGTERM, so a job would compute on for those seconds and
+    might store its result after the sweep has recorded it as cancelled. Here SIGTERM stops the
+    job at once, unless submitit was told to use SIGTERM for its own checkpoint and requeue.
+    """
+    current = signal.getsignal(signal.SIGTERM)
+    if current in (signal.SIG_DFL, None) or getattr(current, "__name__", "") == "bypass":
+        signal.signal(signal.SIGTERM, _cancelled)
+    return run_point(point, run, paths, config_id)
+
+
 def _set_threads(threads: int) -> None:
     """This process's torch threads, where torch is already imported (the job's own process)."""
     import sys
@@ -252,5 +279,5 @@ def run_jobs(
         return run_inline(tasks, record, bar)
     logs.mkdir(parents=True, exist_ok=True)
     if executor.kind == "slurm":
-        return engines.run_slurm(run_point, tasks, executor, logs, record, bar)
-    return engines.run_local(run_point, tasks, executor, logs, record, bar, visible)
+        return engines.run_slurm(run_job, tasks, executor, logs, record, bar)
+    return engines.run_local(run_job, tasks, executor, logs, record, bar, visible)
