@@ -138,16 +138,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_killed_job_wrapper_stops_its_job_and_the_record_matches_the_store(tmp_path):
-    # widthprune sweep --executor local ..., then SIGKILL of one job's submitit controller
-    folder = workdir(tmp_path)
-    run = "wrapper-killed"
+def _local_sweep_at_work(folder: Path, run: str):
+    """``widthprune sweep --executor local`` of the toy, once its ppm job holds its lock.
+
+    Returns the sweep's process, its arguments, the ppm job's id, its jobs.json entry and lock.
+    """
     args = sweep_args(run, "--executor", "local", "--max-jobs", "2")
     sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
     target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
     entry = record(folder, run)["ppm-ratio3"]
     lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
     wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
+    return sweep, args, target, entry, lock
+
+
+def test_a_killed_job_wrapper_stops_its_job_and_the_record_matches_the_store(tmp_path):
+    # widthprune sweep --executor local ..., then SIGKILL of one job's submitit controller
+    folder = workdir(tmp_path)
+    run = "wrapper-killed"
+    sweep, args, target, entry, lock = _local_sweep_at_work(folder, run)
     under = descendants(int(target))  # the job's worker (and a report's kernel, if any)
     assert len(under) >= 1
     try:
@@ -209,12 +218,7 @@ def test_a_cancelled_job_stops_at_sigterm_and_stores_nothing(tmp_path):
     # scancel sends SIGTERM, which submitit only logs: the job must not compute on and store
     folder = workdir(tmp_path)
     run = "cancelled"
-    args = sweep_args(run, "--executor", "local", "--max-jobs", "2")
-    sweep = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, text=True)
-    target = wait_for(lambda: record(folder, run).get("ppm-ratio3", {}).get("job_id"), 120, "ids")
-    entry = record(folder, run)["ppm-ratio3"]
-    lock = folder / "results" / run / ".locks" / f"{entry['config_id']}.lock"
-    wait_for(lambda: lock_held(lock), 300, "the ppm job to hold its configuration's lock")
+    sweep, args, target, entry, lock = _local_sweep_at_work(folder, run)
     worker = descendants(int(target))[0]  # the process that runs run_job
     os.kill(worker, signal.SIGTERM)
     t0 = time.monotonic()
