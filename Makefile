@@ -28,8 +28,9 @@ BATCH ?=
 EXECUTOR ?=
 JOB_ARGS ?=
 # The book's own sweep of the real small model (chapter 8), sized for two CPU cores (every other
-# percentage of the study, 8 items a task: about 50 s a configuration on an idle 2-core CPU); the
-# full suite at the study's percentages is `make sweep MODEL=smollm2-135m-instruct TASKS=real`.
+# percentage of the study, 8 items a task: 282 s for its 7 configurations on an idle 2-core
+# machine, the model's one-time conversion included; chapters/data/chapter_times.csv); the full
+# suite at the study's percentages is `make sweep MODEL=smollm2-135m-instruct TASKS=real`.
 REAL_MODEL ?= smollm2-135m-instruct
 REAL_TASKS ?= real-laptop
 REAL_RUN ?= smollm2-sweep

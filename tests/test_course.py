@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -19,33 +18,24 @@ from widthprune.runs.sweep import SweepConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_chapter_has_a_recorded_time_and_the_sweep_follows_from_chapter_4():
+def test_every_chapter_has_a_time_measured_on_an_idle_machine_and_the_sweep_follows():
     times = chapter_times()
     assert [s for s in times.step if s not in ("sweep", "real_sweep")] == list(CHAPTERS)
-    measured = times[times.wall_seconds.notna()]
-    assert (measured.wall_seconds > 0).all()
-    # a step without a time is marked as not measured, never given an estimate
-    assert (times[times.wall_seconds.isna()].machine == "not measured").all()
-    assert pd.isna(chapter_seconds("09_evidence"))
-    cpu = times.cpu_seconds.dropna()
-    assert (cpu > 0).all() and (cpu <= times.wall_seconds[cpu.index] * times.cpus[cpu.index]).all()
+    assert list(times.step).index("real_sweep") == list(times.step).index("08_real_model") - 1
+    # every step measured: none is given an estimate in its place
+    assert times.wall_seconds.notna().all() and (times.wall_seconds > 0).all()
+    assert (times.cpus == 2).all() and (times.cpu_seconds > 0).all()
+    assert (times.cpu_seconds <= times.wall_seconds * times.cpus + 1).all()
     recorded = times.set_index("step")
-    assert chapter_seconds("02_scoring") == recorded.cpu_seconds["02_scoring"]
-    for step in recorded.index[recorded.cpu_seconds.isna() & recorded.wall_seconds.notna()]:
-        assert chapter_seconds(step) == recorded.wall_seconds[step]  # only the wall time: a bound
+    for step in CHAPTERS:  # what a student waits: the wall time
+        assert chapter_seconds(step) == recorded.wall_seconds[step]
+    assert chapter_seconds("real_sweep") == recorded.wall_seconds["real_sweep"]
     # a sweep is chapter 4 once per configuration of the default sweep
     assert sweep_configurations() == len(SweepConfig().points()) == 13
-    if "sweep" in recorded.index:
-        one = recorded.cpu_seconds["sweep"] / recorded.configurations["sweep"]
-    else:
-        one = recorded.cpu_seconds["04_evaluate"]
+    one = recorded.wall_seconds["sweep"] / recorded.configurations["sweep"]
     assert configuration_seconds() == pytest.approx(one)
-    if "sweep" in recorded.index:
-        assert chapter_seconds("sweep") == pytest.approx(13 * one)
-    else:  # never chapter 4's time multiplied out
-        assert pd.isna(chapter_seconds("sweep"))
-        assert describe_time("sweep") == "not measured on an idle machine"
-    assert describe_time("01_anatomy") == f"about {recorded.cpu_seconds['01_anatomy']:.0f} s"
+    assert chapter_seconds("sweep") == recorded.wall_seconds["sweep"]  # measured, not scaled
+    assert describe_time("01_anatomy") == f"about {recorded.wall_seconds['01_anatomy']:.0f} s"
     with pytest.raises(KeyError, match="recorded: \\['01_anatomy'"):
         chapter_seconds("08_epilogue")
 
@@ -124,3 +114,128 @@ def test_the_course_page_and_the_cloud_route():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         if path.stem != "08_real_model":
             assert "{doc}`../course`" in _markdown(path)[0], path.stem
+
+
+def _notebook(path: Path, cells: list) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for kind, source, tags in cells:
+        make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        cell = make(source)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_exercises_are_read_from_the_chapter_as_written(tmp_path):
+    from widthprune.chapters.course import exercises
+
+    path = _notebook(
+        tmp_path / "ch.ipynb",
+        [
+            ("md", "# A chapter\n\n1. ★ not an exercise: before the section", None),
+            ("code", "x = 1", ["solution"]),
+            (
+                "md",
+                "## Exercises\n\nIntro.\n\n1. ★ A question?\n2. ★★ Run:\n\n"
+                "   ```bash\n   papermill a.ipynb b.ipynb \\\n     -p x 1\n\n   widthprune sweep\n"
+                "   ```\n\n   Then think.",
+                None,
+            ),
+            ("code", "def mine(): ...", ["hide-cell", "solution"]),
+            ("code", "check(mine)", ["self-check"]),
+            ("md", "3. ★★★ Write it:", None),
+            ("code", "def yours(): ...", ["solution"]),
+            ("code", "glue('answer', 1)", ["remove-cell"]),
+            ("md", ":::{admonition} Solutions\n1. ★ quoted, not an exercise\n:::", None),
+            ("code", "more = 2", ["self-check"]),
+        ],
+    )
+    found = exercises(path)
+    assert [(e.number, e.stars, e.kind) for e in found] == [
+        (1, 1, "question"),
+        (2, 2, "command and code"),
+        (3, 3, "code"),
+    ]
+    assert found[1].commands == ["papermill a.ipynb b.ipynb -p x 1", "widthprune sweep"]
+    assert found[1].cells == [3, 4] and found[2].cells == [6, 9]
+
+
+def test_cell_seconds_are_papermill_s_and_a_cell_without_one_is_refused(tmp_path):
+    import nbformat
+
+    from widthprune.chapters.course import cell_seconds
+
+    path = _notebook(tmp_path / "run.ipynb", [("code", "a", None), ("code", "b", None)])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].metadata["papermill"] = {"duration": 1.25}
+    nbformat.write(nb, path)
+    assert cell_seconds(path, [0]) == 1.25 and cell_seconds(path, []) == 0.0
+    with pytest.raises(ValueError, match="cell 1 has no recorded duration"):
+        cell_seconds(path, [0, 1])
+
+
+def test_every_exercise_has_a_measured_time_of_its_current_commands():
+    from widthprune.chapters.course import (
+        describe_exercises,
+        exercise_seconds,
+        exercise_times,
+        exercises,
+    )
+
+    times = exercise_times().set_index(["chapter", "exercise"])
+    for chapter in CHAPTERS:
+        for exercise in exercises(ROOT / "notebooks" / f"{chapter}.ipynb"):
+            row = times.loc[(chapter, exercise.number)]
+            # a measurement of other commands than the chapter asks for today is stale
+            assert (row.commands if isinstance(row.commands, str) else "") == " && ".join(
+                exercise.commands
+            ), (chapter, exercise.number)
+            assert row.kind == exercise.kind and row.stars == exercise.stars
+            assert row.seconds == pytest.approx(row.cells_seconds + row.command_seconds, abs=0.11)
+            if exercise.kind == "question":
+                assert row.seconds == 0
+            if exercise.commands:
+                assert row.command_seconds > 0
+        rows = times.loc[chapter]
+        assert exercise_seconds(chapter) == pytest.approx(rows.seconds.sum())
+    assert len(times) == sum(
+        len(exercises(ROOT / "notebooks" / f"{c}.ipynb")) for c in CHAPTERS
+    )  # no row of an exercise that no longer exists
+    first = times.loc["02_scoring"]
+    assert list(first.kind) == ["command", "question", "code", "code", "code"]
+    assert (first.seconds.iloc[2:] < 1).all() and 1 <= first.seconds.iloc[0] < 120
+    head = f"1: {first.seconds.iloc[0]:.0f} s · 2: none"
+    assert (
+        describe_exercises("02_scoring") == head + " · 3: under 1 s · 4: under 1 s · 5: under 1 s"
+    )
+    long = times.loc["08_real_model"].seconds.iloc[2]
+    assert long >= 120 and describe_exercises("08_real_model").endswith(f"3: {long / 60:.1f} min")
+    assert describe_exercises("99_missing") == "not measured"
+
+
+def test_no_exercise_mixes_item_counts_into_the_run_chapters_5_and_6_read():
+    # chapter 4's "evaluate on 20 items" once wrote into the sweep's run, and chapter 5 refused it
+    import shlex
+
+    from widthprune.chapters.course import exercises
+    from widthprune.runs.notebook import notebook_parameters
+
+    default_run = notebook_parameters(ROOT / "notebooks" / "04_evaluate.ipynb")["run"]["default"]
+    checked = 0
+    for chapter in CHAPTERS:
+        for exercise in exercises(ROOT / "notebooks" / f"{chapter}.ipynb"):
+            for command in exercise.commands:
+                words = shlex.split(command)
+                if words[:2] != ["papermill", "notebooks/04_evaluate.ipynb"]:
+                    continue
+                given = dict(zip(words[4::3], words[5::3], strict=False))
+                if "limit" in given:
+                    checked += 1
+                    assert given.get("run", default_run.strip("\"'")) != default_run.strip("\"'"), (
+                        command
+                    )
+    assert checked >= 1
