@@ -78,7 +78,7 @@ def test_cli_reports_bad_input(tmp_path, checkpoint, capsys):
     assert "No checkpoint folder" in _error(
         capsys, ["prune", str(tmp_path / "missing"), "--pct", "10", "--out", out]
     )
-    assert "['toy', 'smollm2-135m-instruct']" in _error(
+    assert "['toy', 'smollm2-135m-instruct', 'gemma-3-270m']" in _error(
         capsys, ["prune", "smollm2", "--pct", "10", "--out", out]
     )
     assert not (tmp_path / "x").exists()

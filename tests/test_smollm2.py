@@ -229,7 +229,7 @@ def test_corrupted_cache_is_rebuilt(converted, tmp_path, monkeypatch, fast_readi
 def test_crash_inside_the_conversion_leaves_nothing(converted, tmp_path, monkeypatch, fast_reading):
     written = []
 
-    def crash(model, tokenizer):  # the weights and tokenizer are written, not yet checked
+    def crash(model, tokenizer, chat):  # the weights and tokenizer are written, not yet checked
         written.extend(sorted(p.name for p in tmp_path.glob(".tmp-*/*")))
         raise KeyboardInterrupt
 
@@ -294,7 +294,9 @@ def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_unknown_short_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"'smollm2'.*\['toy', 'smollm2-135m-instruct'\]"):
+    with pytest.raises(
+        ValueError, match=r"'smollm2'.*\['toy', 'smollm2-135m-instruct', 'gemma-3-270m'\]"
+    ):
         wp.load("smollm2")
 
 
