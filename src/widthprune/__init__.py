@@ -57,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "published": "analysis.published",
     "random_model": "models.loading",
     "record_mlp_activations": "pruning.scoring",
+    "recover": "pruning.recovery",
+    "RecoveryReport": "pruning.recovery",
     "roofline_table": "efficiency.roofline",
     "save_pruned": "pruning.surgery",
     "score": "pruning.scoring",

@@ -1,0 +1,132 @@
+"""Recovery after pruning: the distillation loss, full-parameter KD and merged LoRA adapters."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import make_tiny_llama
+
+import widthprune as wp
+from widthprune.pruning.recovery import kd_loss, token_blocks
+
+
+def _pair(seed: int = 0):
+    teacher = make_tiny_llama(seed)
+    student = copy.deepcopy(teacher)
+    wp.prune(student, criterion="ppm", width=19)
+    return student, teacher
+
+
+def _ids(rows: int = 16, tokens: int = 12, seed: int = 5) -> torch.Tensor:
+    return torch.randint(3, 61, (rows, tokens), generator=torch.Generator().manual_seed(seed))
+
+
+def test_the_loss_is_zero_for_a_student_equal_to_its_teacher_and_positive_otherwise():
+    teacher = make_tiny_llama(0)
+    ids = _ids(4)
+    with torch.no_grad():
+        logits = teacher(input_ids=ids).logits
+        other = make_tiny_llama(1)(input_ids=ids).logits
+    for t in (0.5, 1.0, 4.0):
+        assert kd_loss(logits, logits.clone(), temperature=t).item() == 0.0
+        assert kd_loss(other, logits, temperature=t).item() > 0
+    # the mask leaves padded tokens out: a loss over the first half alone
+    mask = torch.zeros(ids.shape)
+    mask[:, :6] = 1
+    half = kd_loss(other[:, :6], logits[:, :6])
+    assert kd_loss(other, logits, mask=mask).item() == pytest.approx(half.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="share a vocabulary"):
+        kd_loss(other[..., :60], logits)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        kd_loss(other, logits, temperature=0)
+
+
+def test_distillation_lowers_the_loss_and_leaves_the_teacher_alone():
+    student, teacher = _pair()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    ids = _ids(32)
+    with torch.no_grad():
+        start = kd_loss(student(input_ids=ids).logits, teacher(input_ids=ids).logits).item()
+    recovered, report = wp.recover(
+        student, teacher, ids, steps=30, lr=3e-3, batch_size=8, progress=False
+    )
+    with torch.no_grad():
+        end = kd_loss(recovered(input_ids=ids).logits, teacher(input_ids=ids).logits).item()
+    assert end < 0.5 * start, (start, end)
+    assert report.tokens == 30 * 8 * 12 and len(report.losses) == 30
+    assert report.trainable == wp.count_parameters(recovered)
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+    assert wp.layer_widths(recovered) == {0: 19, 1: 19}  # recovery changes no width
+    assert not any(p.requires_grad for p in recovered.parameters())
+
+
+def test_recovery_is_deterministic_for_a_seed():
+    runs = []
+    for seed in (0, 0, 1):
+        student, teacher = _pair()
+        recovered, report = wp.recover(
+            student, teacher, _ids(32), steps=5, lr=1e-3, seed=seed, progress=False
+        )
+        runs.append((recovered.state_dict(), report.losses))
+    (a, la), (b, lb), (c, lc) = runs
+    assert la == lb and all(torch.equal(a[k], b[k]) for k in a)
+    assert la != lc
+
+
+def test_lora_merges_into_a_plain_model_with_the_adapted_logits(tmp_path):
+    student, teacher = _pair()
+    ids = _ids(32)
+    with torch.no_grad():
+        pruned = student(input_ids=ids[:4]).logits.clone()
+    adapted, report = wp.recover(
+        student,
+        teacher,
+        ids,
+        steps=10,
+        lr=1e-2,
+        method="lora",
+        lora_rank=4,
+        merge=False,
+        progress=False,
+    )
+    with torch.no_grad():
+        expected = adapted(input_ids=ids[:4]).logits.clone()
+    recovered = adapted.merge_and_unload()
+    assert type(recovered).__name__ == "LlamaForCausalLM"
+    assert not any("lora" in name for name, _ in recovered.named_parameters())
+    assert 0 < report.trainable < wp.count_parameters(recovered) / 2
+    with torch.no_grad():
+        merged = recovered(input_ids=ids[:4]).logits
+    assert torch.allclose(merged, expected, atol=1e-5)
+    assert (merged - pruned).abs().max() > 1e-3  # the adapters changed the model
+    assert report.losses[-1] < report.losses[0]
+    # a plain checkpoint: saved and reloaded equal
+    recovered.save_pretrained(tmp_path / "r")
+    from transformers import AutoModelForCausalLM
+
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "r").eval()
+    with torch.no_grad():
+        assert torch.equal(again(input_ids=ids[:4]).logits, merged)
+
+
+def test_texts_are_cut_into_rows_and_bad_settings_are_refused(tiny_tokenizer):
+    student, teacher = _pair()
+    texts = ["The capital of France is Paris."] * 20
+    blocks = token_blocks(texts, tiny_tokenizer, 8)
+    assert blocks.shape[1] == 8 and blocks.shape[0] >= 2
+    with pytest.raises(ValueError, match="fewer than one row"):
+        token_blocks(["a"], tiny_tokenizer, 10_000)
+    with pytest.raises(ValueError, match="pass the tokenizer"):
+        wp.recover(student, teacher, texts, steps=1, progress=False)
+    with pytest.raises(ValueError, match="method must be one of"):
+        wp.recover(student, teacher, _ids(), method="sft", progress=False)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        wp.recover(student, teacher, _ids(), lr=0, progress=False)
+    with pytest.raises(ValueError, match="vocabularies differ"):
+        wp.recover(make_tiny_llama(vocab_size=70), teacher, _ids(), progress=False)
+    _, report = wp.recover(
+        student, teacher, texts, tokenizer=tiny_tokenizer, steps=2, seq_len=8, progress=False
+    )
+    assert report.seq_len == 8 and report.tokens == 2 * 8 * 8
