@@ -130,3 +130,17 @@ def test_texts_are_cut_into_rows_and_bad_settings_are_refused(tiny_tokenizer):
         student, teacher, texts, tokenizer=tiny_tokenizer, steps=2, seq_len=8, progress=False
     )
     assert report.seq_len == 8 and report.tokens == 2 * 8 * 8
+
+
+def test_the_toy_s_recovery_text_shares_no_sentence_with_any_task_item():
+    from widthprune.overlap import overlapping_sentences, sentence_digests
+    from widthprune.toy import calibration_texts, item_texts, recovery_texts
+
+    texts, items = recovery_texts(512), item_texts()
+    assert len(sentence_digests(texts)) > 1000 and len(sentence_digests(items)) > 1000
+    assert overlapping_sentences(texts, items) == []
+    assert not set(texts) & set(calibration_texts())  # its own stream, not the calibration's
+    # a planted item is caught, whatever its case, spacing and punctuation
+    planted = next(t for t in items[len(items) // 2 :] if len(t.split()) >= 6)
+    noisy = "  " + planted.upper().replace(" ", "   ") + " !"
+    assert overlapping_sentences([*texts[:50], f"Some text. {noisy}"], items) != []

@@ -25,7 +25,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["LORA_TARGETS", "METHODS", "RecoveryReport", "kd_loss", "recover", "token_blocks"]
+from ..overlap import overlapping_sentences, sentence_digests
+
+__all__ = [
+    "LORA_TARGETS",
+    "METHODS",
+    "RecoveryReport",
+    "kd_loss",
+    "overlapping_sentences",
+    "recover",
+    "sentence_digests",
+    "token_blocks",
+]
 
 METHODS = ("kd", "lora")
 # projections of a Llama or Gemma decoder layer that carry adapters under method="lora"

@@ -8,7 +8,15 @@ tokenizer and ``train`` trains and saves the model that ``widthprune.load("toy")
 
 from pathlib import Path
 
-from .corpus import calibration_texts, task_items, training_rows, vocabulary, write_tasks
+from .corpus import (
+    calibration_texts,
+    item_texts,
+    recovery_texts,
+    task_items,
+    training_rows,
+    vocabulary,
+    write_tasks,
+)
 from .tokenizer import build_tokenizer
 from .train import TrainConfig, model_config, train
 from .world import World, WorldConfig, build_world
@@ -21,6 +29,8 @@ __all__ = [
     "WorldConfig",
     "build_tokenizer",
     "calibration_texts",
+    "item_texts",
+    "recovery_texts",
     "build_world",
     "model_config",
     "task_items",

@@ -166,6 +166,46 @@ def write_tasks(world: World | None, out_dir: str | os.PathLike) -> dict[str, Pa
     return paths
 
 
+def recovery_texts(n_documents: int = 2048, config: WorldConfig | None = None) -> list[str]:
+    """Documents like the training text, from a seeded stream of their own, to recover on.
+
+    The world's templates repeat whole sentences, so a document is kept only if none of its
+    sentences occurs in a task item (:func:`widthprune.overlap.overlapping_sentences`); the
+    stream differs from the calibration's, so recovery does not train on what an
+    activation-aware criterion measured.
+    """
+    from ..overlap import sentence_digests
+
+    world = build_world(config or WorldConfig())
+    items = task_items(world)
+    held_out = _held_out(items)
+    tested = sentence_digests(_texts_of(items))
+    rng = stream(world.config.seed, "recovery")
+    out = []
+    while len(out) < n_documents:
+        document = training_document(rng, world, held_out)
+        if not sentence_digests([document]).keys() & tested.keys():
+            out.append(document)
+    return out
+
+
+def _texts_of(items: dict[str, list[dict]]) -> list[str]:
+    out = []
+    for rows in items.values():
+        for row in rows:
+            for value in row.values():
+                if isinstance(value, str):
+                    out.append(value)
+                elif isinstance(value, list):
+                    out.extend(v for v in value if isinstance(v, str))
+    return out
+
+
+def item_texts(config: WorldConfig | None = None) -> list[str]:
+    """Every text of every toy task item (questions, prompts, choices, passages)."""
+    return _texts_of(task_items(build_world(config or WorldConfig())))
+
+
 def calibration_texts(n_documents: int = 256, config: WorldConfig | None = None) -> list[str]:
     """Documents like the training text, from their own seeded stream, for calibration.
 
