@@ -144,3 +144,45 @@ def test_the_toy_s_recovery_text_shares_no_sentence_with_any_task_item():
     planted = next(t for t in items[len(items) // 2 :] if len(t.split()) >= 6)
     noisy = "  " + planted.upper().replace(" ", "   ") + " !"
     assert overlapping_sentences([*texts[:50], f"Some text. {noisy}"], items) != []
+
+
+def test_the_recover_command_saves_a_plain_checkpoint_and_its_record(tmp_path, capsys):
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from widthprune.cli import main
+
+    pruned, out = tmp_path / "p50", tmp_path / "r50"
+    assert main(["prune", "toy", "--pct", "50", "--out", str(pruned)]) == 0
+    args = ["recover", str(pruned), "--teacher", "toy", "--steps", "3", "--seq-len", "32"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "kd: 3 steps, 768 tokens" in capsys.readouterr().out
+    record = json.loads((out / "recovery.json").read_text())
+    assert record["method"] == "kd" and len(record["losses"]) == 3 and record["tokens"] == 768
+    assert len(record["text_digest"]) == 64 and record["text_documents"] == 2048
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.intermediate_size == wp.load(str(pruned))[0].config.intermediate_size
+    # a user's mistakes are one line each, before any model loads
+    for bad, message in (
+        ([*args, "--out", str(pruned / "inside")], "lies inside the source checkpoint"),
+        ([*args, "--out", str(out)], "exists and is not empty"),
+        (
+            [*args, "--text", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")],
+            "No recovery text file",
+        ),
+        (
+            [
+                "recover",
+                str(tmp_path / "nothing"),
+                "--teacher",
+                "toy",
+                "--out",
+                str(tmp_path / "y"),
+            ],
+            "is not a folder",
+        ),
+    ):
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err

