@@ -94,8 +94,8 @@ slurm:
 
 # GGUF files for llama.cpp (`widthprune export-gguf`, chapter 7's laptop measurement): the
 # `deploy` extra, whose llama-cpp-python pip builds from its source archive (cmake and a C++
-# compiler; 824 s on two shared cores, once: pip keeps the wheel in its cache), and
-# llama.cpp's converter from the same archive, copied to $(VENV)/share/llama.cpp.
+# compiler; 297 s on two idle cores, at every set-up), and llama.cpp's converter from the
+# same archive, copied to $(VENV)/share/llama.cpp.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_CPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
