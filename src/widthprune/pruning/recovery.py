@@ -233,11 +233,10 @@ def recover(
     model = _lora(student, lora_rank, lora_alpha) if method == "lora" else student
     model.eval()  # no dropout: the same steps for the same seed
     teacher.eval()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if method == "kd":
+    if method == "kd":  # every parameter; peft froze all but the adapters for "lora"
         for p in model.parameters():
             p.requires_grad_(True)
-        trainable = list(model.parameters())
+    trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0, foreach=False)
     report = RecoveryReport(method, steps, lr, temperature, seed, batch_size, blocks.shape[1])
     report.trainable = sum(p.numel() for p in trainable)
