@@ -1,7 +1,10 @@
 """The fast evaluation engine computes what lm-eval's own model class computes.
 
 On the CPU the arithmetic of the static-cache decoder is that of ``model.generate`` up to the
-order of a few sums, so the tests ask for the same tokens and the same texts, item by item.
+order of a few sums, so the tests ask for the same tokens and the same texts, item by item. The
+log-likelihoods are the same sums over rows batched differently (``HFLM``: a fixed number of
+rows; the fast engine: distinct inputs filled to a memory budget), so they agree to rounding:
+the same choice on every item, scores and perplexities within a relative 1e-4.
 """
 
 from __future__ import annotations
@@ -83,6 +86,37 @@ def test_static_greedy_stops_when_every_row_has_ended(byte_model):
     assert decoder.generate(ids, mask, stopped)[1] == 9 and calls == [9]
 
 
+def test_rows_that_end_leave_the_batch_and_views_grow_without_changing_a_token(byte_model):
+    model, tok = byte_model
+    texts = ["The cat sat", "A dog", "x", "Numbers: 1 2", "Once upon a time", "Hello"]
+    ids, mask = _left_padded(tok, texts)
+    new = 40
+    ref = model.generate(
+        ids, attention_mask=mask, max_new_tokens=new, do_sample=False, pad_token_id=256,
+        eos_token_id=[], min_new_tokens=new,
+    )[:, ids.shape[1]:]  # fmt: skip
+    # views of 8 columns: the cache read grows five times over the answer
+    decoder = GreedyDecoder(model, 6, ids.shape[1], new, eos_ids=(), check_every=4, window=8,
+                            min_rows=1)  # fmt: skip
+    tokens, done = decoder.generate(ids, mask)
+    assert done == new and decoder.narrowed == []
+    assert torch.equal(tokens, ref)
+
+    def stopped(generated, n):  # rows 0-3 meet a stop string at the first look, 5 at the second
+        flags = torch.zeros(len(generated), dtype=torch.bool)
+        if n == 5:
+            flags[:4] = True
+        if n == 9:
+            flags[1] = True  # row 5, now the second of the two rows left
+        return flags
+
+    tokens, done = decoder.generate(ids, mask, stopped)  # the same decoder, reused
+    assert decoder.narrowed == [2, 1]  # four of six ended: two rows; one of two: one row
+    assert done == new
+    assert torch.equal(tokens[4], ref[4])  # the row that ran on is unchanged
+    assert torch.equal(tokens[:4, :5], ref[:4, :5]) and torch.equal(tokens[5, :9], ref[5, :9])
+
+
 def test_sliding_window_models_are_left_to_lm_eval(byte_model):
     model, _ = byte_model
     assert supports_static_greedy(model)
@@ -104,8 +138,8 @@ def test_fast_engine_gives_lm_evals_answers_on_local_tasks(byte_model, tasks_dir
     items = compare_records(ref.records, fast.records)
     assert items["same"].all(), items[~items["same"]]
     assert set(items["kind"]) >= {"text", "choice"}
-    pd.testing.assert_frame_equal(ref.samples, fast.samples)
-    pd.testing.assert_frame_equal(ref.summary, fast.summary)
+    pd.testing.assert_frame_equal(ref.samples, fast.samples, rtol=1e-4)
+    pd.testing.assert_frame_equal(ref.summary, fast.summary, rtol=1e-4)
 
 
 def test_fast_engine_gives_lm_evals_answers_on_the_toy():
@@ -114,7 +148,7 @@ def test_fast_engine_gives_lm_evals_answers_on_the_toy():
     table = agreement_table(compare_records(ref.records, fast.records))
     assert (table["share_same"] == 1.0).all(), table
     assert table["items"].sum() == len(ref.records) > 40
-    pd.testing.assert_frame_equal(ref.summary, fast.summary)
+    pd.testing.assert_frame_equal(ref.summary, fast.summary, rtol=1e-4)
 
 
 def test_fast_engine_on_smollm2_in_and_out_of_its_chat_template():

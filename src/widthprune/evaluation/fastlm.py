@@ -6,9 +6,16 @@ alone (the same prompts, tokens, truncation, stop rules and text post-processing
 - greedy ``generate_until`` requests run through :class:`~.greedy.GreedyDecoder` (a static KV
   cache; on a GPU each decode step replayed from a CUDA graph), as many prompts a batch as the
   memory holds, longest first, a batch ending as soon as every row has ended;
-- on a GPU, log-likelihood batches are sized to the memory by their padded length (short ARC
-  items hundreds a batch, five-shot MMLU items fewer) instead of one fixed size, and the batch
-  of rolling log-likelihoods (perplexity) is computed from the budget instead of probed.
+- log-likelihoods are computed from the positions that are scored alone: the model's body
+  runs over each distinct input once (requests that share it, as MMLU's four one-token answers
+  do, share the pass), its head and log-softmax only over the continuation's positions, not
+  over every position of every row; batches are filled to a memory budget by their padded
+  length, longest first, with one transfer to the host a batch instead of several a request;
+- rolling log-likelihoods (perplexity) go through that path as one set of windows, batched by
+  length, instead of ``HFLM``'s batches of as many full-context rows as fit.
+
+A model whose head this module does not know (see :data:`HEADS`) keeps ``HFLM``'s path, its
+log-likelihood batches still sized to the budget on a GPU.
 
 Sampling requests, and models the static decoder does not reproduce (sliding-window
 attention), go through ``HFLM``'s own path unchanged.
@@ -17,6 +24,7 @@ attention), go through ``HFLM``'s own path unchanged.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import (
     Collator,
@@ -34,6 +42,9 @@ GPU_BUDGET = 20 << 30  # bytes a batch may take on a GPU: a constant, so that th
 # with them the last bits of the arithmetic) do not depend on what else the card holds
 MEMORY_SHARE = 0.5  # at most this share of the GPU memory free when a batch is planned
 MAX_BATCH = 1024  # rows a batch at most, whatever the memory
+# model types whose logits are the head's output of the body's last hidden state, with the
+# soft-capping of Gemma's config where it sets one
+HEADS = frozenset({"llama", "gemma", "gemma2", "gemma3", "gemma3_text", "mistral", "qwen2"})
 
 
 def is_greedy(kwargs: dict) -> bool:
@@ -85,6 +96,8 @@ class FastLM(HFLM):
 
     # -- log-likelihoods ---------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs=None):
+        if self._lean():
+            return self._lean_loglikelihood(requests, disable_tqdm)
         # "auto" on a GPU: HFLM asks _batch_scheduler for each batch's size
         if self.device.type == "cuda" and self.batch_size == "auto" and override_bs is None:
             self._ll_plan = (-1, 0)
@@ -115,6 +128,134 @@ class FastLM(HFLM):
         rows = self._ll_rows(length, self._ll_budget)
         self._ll_plan = (pos, rows)
         return rows
+
+    # -- log-likelihoods from the scored positions alone -------------------------------------
+    def _lean(self) -> bool:
+        model = self.model
+        return (
+            self.backend == "causal"
+            and getattr(model.config, "model_type", None) in HEADS
+            and hasattr(model, "model")
+            and hasattr(model, "lm_head")
+        )
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The model's logits of ``hidden`` (its final norm already applied by the body)."""
+        logits = self.model.lm_head(hidden)
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _token_bytes(self) -> int:
+        """Bytes of activations one input token takes in the body's forward pass (a bound)."""
+        c = self.model.config
+        size = next(self.model.parameters()).element_size()
+        return size * (16 * c.hidden_size + 4 * c.intermediate_size)
+
+    def _lean_loglikelihood(self, requests, disable_tqdm: bool) -> list[tuple[float, bool]]:
+        """``HFLM._loglikelihood_tokens`` for a causal model: the same inputs (context and
+        continuation, cut on the left to ``max_length + 1`` tokens, the last dropped), the same
+        sums of the continuation's log-probabilities and the same greedy flags."""
+        rows: dict[tuple[int, ...], int] = {}  # distinct inputs
+        plan = []  # (row, first scored position, continuation) of each request
+        for _, context, continuation in requests:
+            if not context or not continuation:
+                raise ValueError("a log-likelihood request needs a context and a continuation")
+            inp = tuple((context + continuation)[-(self.max_length + 1) :][:-1])
+            row = rows.setdefault(inp, len(rows))
+            plan.append((row, len(inp) - len(continuation), continuation))
+        inputs = list(rows)
+        order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), inputs[i]))
+        of_row: dict[int, list[int]] = {}
+        for j, (row, _, _) in enumerate(plan):
+            of_row.setdefault(row, []).append(j)
+        budget = self._budget()
+        per_token = self._token_bytes()
+        per_scored = 3 * 4 * self.model.config.vocab_size  # float32 logits, log-softmax, slack
+        results: list[tuple[float, bool] | None] = [None] * len(plan)
+        bar = tqdm(total=len(plan), disable=disable_tqdm, desc="log-likelihoods")
+        first = 0
+        while first < len(order):
+            width = len(inputs[order[first]])
+            last, scored = first, 0
+            while last < len(order) and last - first < MAX_BATCH:
+                more = sum(len(plan[j][2]) for j in of_row[order[last]])
+                rows_after = last - first + 1
+                if last > first and rows_after * width * per_token + (scored + more) * per_scored > budget:
+                    break
+                scored += more
+                last += 1
+            batch = order[first:last]
+            self._lean_batch(batch, inputs, plan, of_row, width, results)
+            bar.update(sum(len(of_row[r]) for r in batch))
+            first = last
+        bar.close()
+        for (request, _, _), answer in zip(requests, results, strict=True):
+            if request is not None:
+                self.cache_hook.add_partial("loglikelihood", request, answer)
+        return results
+
+    @torch.no_grad()
+    def _lean_batch(self, batch, inputs, plan, of_row, width, results) -> None:
+        device = self.device
+        ids = torch.zeros(len(batch), width, dtype=torch.long)
+        at, where, targets, owner, jobs = [], [], [], [], []
+        for b, row in enumerate(batch):
+            inp = inputs[row]
+            ids[b, : len(inp)] = torch.tensor(inp, dtype=torch.long)
+            for j in of_row[row]:
+                _, start, continuation = plan[j]
+                n = len(continuation)
+                at.extend([b] * n)
+                where.extend(range(start, start + n))
+                targets.extend(continuation)
+                owner.extend([len(jobs)] * n)
+                jobs.append(j)
+        hidden = self.model.model(input_ids=ids.to(device)).last_hidden_state
+        at_t = torch.tensor(at, device=device)
+        where_t = torch.tensor(where, device=device)
+        target_t = torch.tensor(targets, device=device)
+        owner_t = torch.tensor(owner, device=device)
+        logits = self._head(hidden[at_t, where_t])
+        del hidden
+        logp = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+        chosen = logp.gather(1, target_t[:, None]).squeeze(1)
+        missed = (logp.argmax(-1) != target_t).to(chosen.dtype)
+        sums = torch.zeros(len(jobs), dtype=chosen.dtype, device=device).index_add_(
+            0, owner_t, chosen
+        )
+        misses = torch.zeros(len(jobs), dtype=chosen.dtype, device=device).index_add_(
+            0, owner_t, missed
+        )
+        for j, total, miss in zip(jobs, sums.tolist(), misses.tolist(), strict=True):
+            results[j] = (float(total), miss == 0)
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        """Perplexity: every request's disjoint windows (as ``HFLM`` makes them) scored as
+        one set through the lean path, summed per request."""
+        if not self._lean() or self.world_size > 1:
+            return super().loglikelihood_rolling(requests, disable_tqdm)
+        from lm_eval import utils
+
+        windows, owners = [], []
+        for i, req in enumerate(requests):
+            (text,) = req.args
+            for window in utils.get_rolling_token_windows(
+                token_list=self.tok_encode(text),
+                prefix_token=self.prefix_token_id,
+                max_seq_len=self.max_length,
+                context_len=1,
+            ):
+                windows.append((None, *utils.make_disjoint_window(window)))
+                owners.append(i)
+        scores = self._lean_loglikelihood(windows, disable_tqdm)
+        totals = [0.0] * len(requests)
+        for i, (logp, _) in zip(owners, scores, strict=True):
+            totals[i] += logp
+        for req, total in zip(requests, totals, strict=True):
+            self.cache_hook.add_partial("loglikelihood_rolling", (req.args[0],), total)
+        return totals
 
     # -- generation --------------------------------------------------------------------------
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
