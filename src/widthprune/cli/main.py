@@ -20,6 +20,7 @@ from . import (
     prune,
     published,
     recover,
+    study,
     sweep,
     toy,
 )
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_prune(sub)
     recover.add_recover(sub)
     sweep.add_sweep(sub)
+    study.add_study(sub)
     chapters.add_chapters(sub)
     check_book.add_check_book(sub)
     evaluate.add_evaluate(sub)

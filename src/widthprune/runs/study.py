@@ -73,16 +73,40 @@ def study_configs(
 
 
 def evaluate_study(
-    configs: Sequence[EvalConfig], run: str, root: str | os.PathLike = "results"
-) -> None:
+    configs: Sequence[EvalConfig],
+    run: str,
+    root: str | os.PathLike = "results",
+    *,
+    deadline: float | None = None,
+) -> list[EvalConfig]:
     """Evaluate and store each configuration not stored yet (a rerun resumes), in this process,
-    the unpruned model loaded once."""
+    the unpruned model loaded once.
+
+    Args:
+        configs: the configurations, in the order to run them.
+        run, root: the results store's run and folder.
+        deadline: seconds after which no further configuration is started (the one running
+            finishes and is stored); None: no limit.
+
+    Returns:
+        The configurations left for a later call (empty when every one is stored).
+    """
+    import time
+
     from tqdm.auto import tqdm
 
     from .experiment import evaluate_config, forget_models
+    from .store import is_complete, result_folder
 
+    start = time.monotonic()
+    left = list(configs)
     try:
-        for config in tqdm(configs, desc=f"study {run}", unit="config"):
-            evaluate_config(config, run, root, keep_model=True)
+        for config in tqdm(list(configs), desc=f"study {run}", unit="config"):
+            if deadline is not None and time.monotonic() - start > deadline:
+                break
+            if not is_complete(result_folder(config, run, root)):
+                evaluate_config(config, run, root, keep_model=True)
+            left.remove(config)
     finally:
         forget_models()
+    return left

@@ -1,0 +1,87 @@
+"""``widthprune study``: a study run (criteria at every width, both templates, a random floor)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..runs.config import DTYPES
+
+
+def add_study(sub) -> None:
+    p = sub.add_parser(
+        "study",
+        help="evaluate a study run of one model in one process, resumable",
+        description="Every configuration of a study run (runs/study.py): the criteria at every "
+        "width with and without the chat template, the random criterion at a few widths and "
+        "seeds, one baseline per template; evaluated one after another with the model loaded "
+        "once, each stored as it finishes, so a second call resumes. --deadline stops starting "
+        "configurations after that many seconds (exit status 3: call again to go on); "
+        "--export writes the run in the package's recorded form once it is complete.",
+    )
+    p.add_argument("model", help='a packaged model name, "toy" or a checkpoint folder')
+    p.add_argument("--tasks", default="real", help="a preset or comma-separated task names")
+    p.add_argument("--limit", type=float, default=1000, help="items per task (default 1000)")
+    p.add_argument("--criteria", nargs="+", default=["ppm", "wanda"])
+    p.add_argument("--pcts", nargs="+", type=float, default=None, help="default: 10 to 60")
+    p.add_argument("--random-pcts", nargs="+", type=float, default=[20.0, 40.0, 60.0])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--run", required=True, help="the results run")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--deadline", type=float, default=None, help="seconds; see above")
+    p.add_argument("--export", type=Path, default=None, help="folder for the recorded form")
+    p.set_defaults(run_command=run_study)
+
+
+def run_study(args) -> int:
+    from ..runs.study import STUDY_PCTS, evaluate_study, study_configs
+
+    limit = int(args.limit) if args.limit >= 1 and args.limit == int(args.limit) else args.limit
+    configs = study_configs(
+        args.model,
+        tasks=args.tasks,
+        limit=limit,
+        criteria=tuple(args.criteria),
+        pcts=tuple(args.pcts) if args.pcts else STUDY_PCTS,
+        random_pcts=tuple(args.random_pcts),
+        seeds=tuple(args.seeds),
+        device=args.device,
+        dtype=args.dtype,
+    )
+    start = time.monotonic()
+    left = evaluate_study(configs, args.run, args.results_dir, deadline=args.deadline)
+    done = len(configs) - len(left)
+    print(
+        f"widthprune study: {done} of {len(configs)} configurations stored "
+        f"({time.monotonic() - start:.0f} s this call)"
+    )
+    if left:
+        print(f"widthprune study: {len(left)} left; run the same command again to go on")
+        return 3
+    if args.export is not None:
+        from ..analysis.recorded import export_run
+        from ..runs.config import git_commit
+
+        import platform
+        from datetime import UTC, datetime
+
+        import torch
+
+        from ..runs.config import package_version
+
+        cuda = args.device.startswith("cuda") and torch.cuda.is_available()
+        provenance = {
+            "command": "widthprune " + " ".join(sys.argv[1:]),
+            "commit": git_commit(),
+            "device": torch.cuda.get_device_name(0) if cuda else platform.processor(),
+            "torch": torch.__version__,
+            "transformers": package_version("transformers"),
+            "python": platform.python_version(),
+            "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        export_run(args.run, args.results_dir, args.export, provenance=provenance)
+        print(f"widthprune study: exported to {args.export}")
+    return 0
