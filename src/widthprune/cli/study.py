@@ -33,6 +33,13 @@ def add_study(sub) -> None:
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--deadline", type=float, default=None, help="seconds; see above")
     p.add_argument("--export", type=Path, default=None, help="folder for the recorded form")
+    p.add_argument(
+        "--shard",
+        default=None,
+        help="I/N: evaluate only every N-th configuration from the I-th (0-based), so that N "
+        "processes share a run (e.g. on one GPU with WIDTHPRUNE_GPU_BUDGET_GB set); "
+        "--export then waits for a call without --shard",
+    )
     p.set_defaults(run_command=run_study)
 
 
@@ -51,6 +58,9 @@ def run_study(args) -> int:
         device=args.device,
         dtype=args.dtype,
     )
+    if args.shard is not None:
+        index, count = _shard(args.shard)
+        configs = configs[index::count]
     start = time.monotonic()
     left = evaluate_study(configs, args.run, args.results_dir, deadline=args.deadline)
     done = len(configs) - len(left)
@@ -61,7 +71,7 @@ def run_study(args) -> int:
     if left:
         print(f"widthprune study: {len(left)} left; run the same command again to go on")
         return 3
-    if args.export is not None:
+    if args.export is not None and args.shard is None:
         from ..analysis.recorded import export_run
         from ..runs.config import git_commit
 
@@ -85,3 +95,14 @@ def run_study(args) -> int:
         export_run(args.run, args.results_dir, args.export, provenance=provenance)
         print(f"widthprune study: exported to {args.export}")
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` as (I, N), checked."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise ValueError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    return index, count

@@ -23,6 +23,8 @@ attention), go through ``HFLM``'s own path unchanged.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from lm_eval.models.huggingface import HFLM
@@ -36,15 +38,31 @@ from tqdm.auto import tqdm
 
 from .greedy import GreedyDecoder, kv_bytes_per_token, supports_static_greedy
 
-__all__ = ["FastLM", "is_greedy"]
+__all__ = ["FastLM", "gpu_budget", "is_greedy"]
 
 GPU_BUDGET = 20 << 30  # bytes a batch may take on a GPU: a constant, so that the batches (and
-# with them the last bits of the arithmetic) do not depend on what else the card holds
+# with them the last bits of the arithmetic) do not depend on what else the card holds; several
+# evaluations sharing one card each take less: WIDTHPRUNE_GPU_BUDGET_GB (e.g. 12 for four on 80 GB)
 MEMORY_SHARE = 0.5  # at most this share of the GPU memory free when a batch is planned
 MAX_BATCH = 1024  # rows a batch at most, whatever the memory
 # model types whose logits are the head's output of the body's last hidden state, with the
 # soft-capping of Gemma's config where it sets one
 HEADS = frozenset({"llama", "gemma", "gemma2", "gemma3", "gemma3_text", "mistral", "qwen2"})
+
+
+def gpu_budget() -> int:
+    """Bytes a batch may take on a GPU: ``WIDTHPRUNE_GPU_BUDGET_GB`` where set, else
+    :data:`GPU_BUDGET`."""
+    value = os.environ.get("WIDTHPRUNE_GPU_BUDGET_GB")
+    if not value:
+        return GPU_BUDGET
+    try:
+        gb = float(value)
+    except ValueError:
+        gb = -1.0
+    if not 0 < gb < 10_000:
+        raise ValueError(f"WIDTHPRUNE_GPU_BUDGET_GB must be a positive number of GB, got {value!r}")
+    return int(gb * (1 << 30))
 
 
 def is_greedy(kwargs: dict) -> bool:
@@ -80,7 +98,7 @@ class FastLM(HFLM):
             return self._memory_bytes
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
-            return min(GPU_BUDGET, int(free * MEMORY_SHARE))
+            return min(gpu_budget(), int(free * MEMORY_SHARE))
         return 2 << 30
 
     def _gen_batch(self, prompt_len: int, new_tokens: int) -> int:
@@ -90,7 +108,8 @@ class FastLM(HFLM):
         size = next(model.parameters()).element_size()
         c = model.config
         activations = prompt_len * (12 * c.hidden_size + 3 * c.intermediate_size) * size
-        row = length * kv_bytes_per_token(model) + activations + prompt_len * length
+        scores = 3 * 4 * c.num_attention_heads * prompt_len * length  # the prefill's, float32
+        row = length * kv_bytes_per_token(model) + activations + scores + prompt_len * length
         fixed = self.batch_size if isinstance(self.batch_size, int) else MAX_BATCH
         return max(1, min(MAX_BATCH, fixed, self._budget() // row))
 
@@ -153,6 +172,13 @@ class FastLM(HFLM):
         size = next(self.model.parameters()).element_size()
         return size * (16 * c.hidden_size + 4 * c.intermediate_size)
 
+    def _row_bytes(self, length: int) -> int:
+        """Bytes one row of ``length`` tokens takes in the body's forward pass: its activations
+        and the attention scores of a layer (heads x length x length, as SDPA's math kernel
+        holds them in float32 where no fused kernel applies, e.g. float32 with grouped keys)."""
+        heads = self.model.config.num_attention_heads
+        return length * self._token_bytes() + 3 * 4 * heads * length * length
+
     def _lean_loglikelihood(self, requests, disable_tqdm: bool) -> list[tuple[float, bool]]:
         """``HFLM._loglikelihood_tokens`` for a causal model: the same inputs (context and
         continuation, cut on the left to ``max_length + 1`` tokens, the last dropped), the same
@@ -171,18 +197,18 @@ class FastLM(HFLM):
         for j, (row, _, _) in enumerate(plan):
             of_row.setdefault(row, []).append(j)
         budget = self._budget()
-        per_token = self._token_bytes()
         per_scored = 3 * 4 * self.model.config.vocab_size  # float32 logits, log-softmax, slack
         results: list[tuple[float, bool] | None] = [None] * len(plan)
         bar = tqdm(total=len(plan), disable=disable_tqdm, desc="log-likelihoods")
         first = 0
         while first < len(order):
             width = len(inputs[order[first]])
+            per_row = self._row_bytes(width)
             last, scored = first, 0
             while last < len(order) and last - first < MAX_BATCH:
                 more = sum(len(plan[j][2]) for j in of_row[order[last]])
                 rows_after = last - first + 1
-                if last > first and rows_after * width * per_token + (scored + more) * per_scored > budget:
+                if last > first and rows_after * per_row + (scored + more) * per_scored > budget:
                     break
                 scored += more
                 last += 1
