@@ -36,6 +36,49 @@ def test_study_configs_match_the_design():
     assert len({c.config_id for c in configs}) == len(configs) == 2 + 12 + 9
 
 
+def test_a_study_stops_at_its_deadline_and_resumes_shard_by_shard(tmp_path, capsys):
+    from widthprune.cli.main import main
+    from widthprune.cli.study import _shard
+    from widthprune.runs.study import evaluate_study
+    from widthprune.runs.store import complete_folders
+
+    configs = study_configs("toy", tasks="toy_knowledge", limit=3, criteria=("ppm",),
+                            pcts=(20,), templates=(False,), random_pcts=(40,), seeds=(0,),
+                            random_templates=(False,))  # fmt: skip
+    assert len(configs) == 3
+    # a deadline already past: nothing starts, everything is left for the next call
+    assert evaluate_study(configs, "r", tmp_path, deadline=-1) == configs
+    assert complete_folders("r", tmp_path) == []
+    # two shards share the run: each stores its own configurations, together all of them
+    args = ["study", "toy", "--tasks", "toy_knowledge", "--limit", "3", "--criteria", "ppm",
+            "--pcts", "20", "--random-pcts", "40", "--seeds", "0", "--run", "r",
+            "--results-dir", str(tmp_path)]  # fmt: skip
+    # (the command's design has chat-template configurations, which the toy cannot run: the
+    # shards of the design above go through evaluate_study as the command hands them over)
+    for index in (0, 1):
+        first, count = _shard(f"{index}/2")
+        assert evaluate_study(configs[first::count], "r", tmp_path) == []
+    assert len(complete_folders("r", tmp_path)) == 3
+    for bad in ("2/2", "1", "a/b", "-1/3"):
+        with pytest.raises(ValueError, match="--shard must be I/N"):
+            _shard(bad)
+    assert main(args + ["--shard", "3/2"]) == 2
+    assert "--shard must be I/N" in capsys.readouterr().err
+
+
+def test_the_gpu_budget_of_a_shared_card(monkeypatch):
+    from widthprune.evaluation.fastlm import GPU_BUDGET, gpu_budget
+
+    monkeypatch.delenv("WIDTHPRUNE_GPU_BUDGET_GB", raising=False)
+    assert gpu_budget() == GPU_BUDGET == 20 << 30
+    monkeypatch.setenv("WIDTHPRUNE_GPU_BUDGET_GB", "12.5")
+    assert gpu_budget() == int(12.5 * (1 << 30))
+    for bad in ("0", "-3", "lots"):
+        monkeypatch.setenv("WIDTHPRUNE_GPU_BUDGET_GB", bad)
+        with pytest.raises(ValueError, match="WIDTHPRUNE_GPU_BUDGET_GB"):
+            gpu_budget()
+
+
 def _study(n=60):
     """A run of two tasks (a knowledge and an instruction one), one template, ppm at 20 and
     40 % and random at 40 % with three seeds. ppm: knowledge 45 -> 44 -> 10 right, instructions
