@@ -50,24 +50,36 @@ def study_configs(
             dtype).
 
     Returns:
-        The configurations, in the order they are best run (baselines, criteria, random).
+        The configurations, each once, in the order they are best run: the baselines, the
+        first criterion at every width and template, the random floor's first seed, the other
+        criteria, the floor's other seeds (a run cut short holds the most useful part).
     """
     shared = dict(model=model, tasks=tasks, limit=limit, **common)
     out = [EvalConfig(chat_template=t, seed=0, **shared) for t in templates]
-    for template in templates:
-        for criterion in criteria:
-            out += [
-                EvalConfig(criterion=criterion, pruning_pct=p, chat_template=template, **shared)
-                for p in pcts
-            ]
-    for template in random_templates:
-        for seed in seeds:
-            out += [
-                EvalConfig(
-                    criterion="random", pruning_pct=p, chat_template=template, seed=seed, **shared
-                )
-                for p in random_pcts
-            ]
+
+    def curve(criterion: str) -> list[EvalConfig]:
+        return [
+            EvalConfig(criterion=criterion, pruning_pct=p, chat_template=template, **shared)
+            for template in templates
+            for p in pcts
+        ]
+
+    def floor(seed: int) -> list[EvalConfig]:
+        return [
+            EvalConfig(criterion="random", pruning_pct=p, chat_template=t, seed=seed, **shared)
+            for t in random_templates
+            for p in random_pcts
+        ]
+
+    # a run cut short is most useful holding the first criterion's curves and one seed of the
+    # floor, so those come first, then the other criteria, then the floor's other seeds
+    criteria, seeds = list(criteria), list(seeds)
+    out += curve(criteria[0]) if criteria else []
+    out += floor(seeds[0]) if seeds else []
+    for criterion in criteria[1:]:
+        out += curve(criterion)
+    for seed in seeds[1:]:
+        out += floor(seed)
     unique = {c.config_id: c for c in out}
     return list(unique.values())
 
