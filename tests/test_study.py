@@ -48,7 +48,7 @@ def test_a_study_stops_at_its_deadline_and_resumes_shard_by_shard(tmp_path, caps
     assert len(configs) == 3
     # a deadline already past: nothing starts, everything is left for the next call
     assert evaluate_study(configs, "r", tmp_path, deadline=-1) == configs
-    assert complete_folders("r", tmp_path) == []
+    assert not (tmp_path / "r").exists()
     # two shards share the run: each stores its own configurations, together all of them
     args = ["study", "toy", "--tasks", "toy_knowledge", "--limit", "3", "--criteria", "ppm",
             "--pcts", "20", "--random-pcts", "40", "--seeds", "0", "--run", "r",

@@ -36,7 +36,7 @@ from lm_eval.models.utils import (
 )
 from tqdm.auto import tqdm
 
-from .greedy import GreedyDecoder, kv_bytes_per_token, supports_static_greedy
+from .greedy import WINDOW, GreedyDecoder, kv_bytes_per_token, supports_static_greedy
 
 __all__ = ["FastLM", "gpu_budget", "is_greedy"]
 
@@ -108,7 +108,9 @@ class FastLM(HFLM):
         size = next(model.parameters()).element_size()
         c = model.config
         activations = prompt_len * (12 * c.hidden_size + 3 * c.intermediate_size) * size
-        scores = 3 * 4 * c.num_attention_heads * prompt_len * length  # the prefill's, float32
+        # the prefill's attention scores, float32, over the cache columns it sees (its view)
+        view = min(length, -(-prompt_len // WINDOW) * WINDOW)
+        scores = 3 * 4 * c.num_attention_heads * prompt_len * view
         row = length * kv_bytes_per_token(model) + activations + scores + prompt_len * length
         fixed = self.batch_size if isinstance(self.batch_size, int) else MAX_BATCH
         return max(1, min(MAX_BATCH, fixed, self._budget() // row))
