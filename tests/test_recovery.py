@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -186,3 +187,49 @@ def test_the_recover_command_saves_a_plain_checkpoint_and_its_record(tmp_path, c
         assert main(bad) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+def test_a_recovery_setting_is_part_of_the_configuration_and_its_id(tmp_path):
+    from widthprune.pruning.recovery import RecoverySpec
+    from widthprune.runs.config import EvalConfig
+    from widthprune.runs.experiment import evaluate_config
+    from widthprune.runs.store import load_results
+    from widthprune.runs.sweep import SweepConfig
+
+    pruned = EvalConfig(criterion="ppm", pruning_pct=50, tasks="toy_knowledge", limit=4)
+    assert "recovery" not in pruned.identity()["config"]  # ids without recovery are unchanged
+    spec = "kd:steps=3,batch_size=2,seq_len=16"
+    recovered = EvalConfig(criterion="ppm", pruning_pct=50, tasks="toy_knowledge", limit=4,
+                           recovery=spec)  # fmt: skip
+    assert recovered.recovery == RecoverySpec.parse(spec).text_form()
+    assert recovered.label == "ppm-pct50+kd"
+    ids = {pruned.config_id, recovered.config_id}
+    # every setting, the method and the text move the id
+    for other in ("kd:steps=4,batch_size=2,seq_len=16", "kd:steps=3,batch_size=2,seq_len=16,lr=2e-4",
+                  "lora:steps=3,batch_size=2,seq_len=16", "kd:steps=3,batch_size=2,seq_len=16,seed=1",
+                  "kd:steps=3,batch_size=2,seq_len=16,temperature=2",
+                  "kd:steps=3,batch_size=2,seq_len=16,text=lambada"):  # fmt: skip
+        config = EvalConfig(criterion="ppm", pruning_pct=50, tasks="toy_knowledge", limit=4,
+                            recovery=other)  # fmt: skip
+        ids.add(config.config_id)
+    assert len(ids) == 8
+    # the same setting written otherwise is the same configuration
+    same = EvalConfig(criterion="ppm", pruning_pct=50, tasks="toy_knowledge", limit=4,
+                      recovery="kd:seq_len=16,steps=3,batch_size=2,lr=0.0001")  # fmt: skip
+    assert same.config_id == recovered.config_id
+    with pytest.raises(ValueError, match="a baseline has nothing to recover"):
+        EvalConfig(recovery="kd")
+    with pytest.raises(ValueError, match="recovery method"):
+        EvalConfig(criterion="ppm", pruning_pct=50, recovery="sft")
+    # evaluated and stored: recovery changes the model, its report is in the provenance, and
+    # the results table has the setting as a column
+    plain = evaluate_config(pruned, "r", tmp_path)
+    done = evaluate_config(recovered, "r", tmp_path)
+    assert not plain.samples.equals(done.samples) or not plain.summary.equals(done.summary)
+    prov = json.loads((tmp_path / "r" / recovered.config_id / "provenance.json").read_text())
+    assert prov["recovery"]["steps"] == 3 and len(prov["recovery"]["losses"]) == 3
+    results = load_results("r", tmp_path)
+    assert set(results.recovery.fillna("none")) == {"none", recovered.recovery}
+    # a sweep with recovery evaluates each pruned point as it is and recovered
+    sweep = SweepConfig(criteria=("ppm",), pcts=(0, 50), recovery="kd:steps=3")
+    assert [p.label for p in sweep.points()] == ["baseline", "ppm-pct50", "ppm-pct50+kd"]

@@ -128,8 +128,12 @@ def test_config_id_changes_with_every_result_field(configs, tmp_path):
         assert dataclasses.replace(wanda, **{name: value}).config_id != wanda.config_id
         ppm = dataclasses.replace(base, criterion="ppm", width=20)
         assert dataclasses.replace(ppm, **{name: value}).config_id == ppm.config_id
+    # recovery counts for a pruned configuration (test_recovery.py checks each of its settings)
+    ppm = dataclasses.replace(base, criterion="ppm", width=20)
+    assert dataclasses.replace(ppm, recovery="kd:steps=2").config_id != ppm.config_id
     covered = set(changed) | {"criterion", "pruning_pct", "expansion_ratio", "width"}
     covered |= {"round_to", "rounding", "calibration", "calibration_samples", "seq_len"}
+    covered |= {"recovery"}
     assert {f.name for f in dataclasses.fields(EvalConfig)} == covered
     # equal values spelled differently are one configuration
     a = dataclasses.replace(base, criterion="ppm", pruning_pct=40, num_fewshot={"x": 1})

@@ -41,6 +41,12 @@ def add_sweep(sub) -> None:
         "the baseline runs with --seed",
     )
     p.add_argument("--calibration", default=None, help="activation criteria's text")
+    p.add_argument(
+        "--recovery",
+        default=None,
+        help='also evaluate each pruned point distilled from the unpruned model: "kd" or '
+        '"lora", with settings as "kd:steps=50,lr=1e-4,text=toy"',
+    )
     p.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH_SIZE)
     p.add_argument(
         "--no-reports",
@@ -133,6 +139,7 @@ def run_sweep_command(args) -> int:
         calibration=args.calibration,
         batch_size=args.batch_size,
         engine=args.engine,
+        recovery=args.recovery,
     )
     outcomes = run_sweep(
         config, results_dir=args.results_dir, executor=executor, reports=args.reports

@@ -18,9 +18,11 @@ without fused kernels.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 from ..overlap import overlapping_sentences, sentence_digests
 
 __all__ = [
+    "RecoverySpec",
     "LORA_TARGETS",
     "METHODS",
     "RecoveryReport",
@@ -261,3 +264,98 @@ def recover(
         p.requires_grad_(False)
     model.eval()
     return model, report
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    """How a pruned configuration recovers: :func:`recover`'s settings and its text's source.
+
+    Written as one string, ``METHOD`` or ``METHOD:key=value,...`` (e.g.
+    ``"kd:steps=50,lr=1e-4,text=toy"``), so that a command line, a notebook parameter and a
+    configuration's id carry it alike; :meth:`parse` reads it and :meth:`text` writes it back in
+    one canonical form (every setting, sorted), which is what a configuration keeps.
+    """
+
+    method: str = "kd"
+    steps: int = 100
+    lr: float = 1e-4
+    text: str = "toy"  # "toy", "lambada" or a text file
+    temperature: float = 1.0
+    batch_size: int = 8
+    seq_len: int = 128
+    seed: int = 0
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"recovery method must be one of {METHODS}, got {self.method!r}")
+        for name in ("steps", "batch_size", "lora_rank"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"recovery {name} must be >= 1, got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ValueError(f"recovery seq_len must be >= 2, got {self.seq_len}")
+        for name in ("lr", "temperature", "lora_alpha"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"recovery {name} must be a positive number, got {value}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"recovery seed must be in [0, 2**32), got {self.seed}")
+
+    @classmethod
+    def parse(cls, text: str) -> RecoverySpec:
+        """``"kd"``, ``"lora:steps=200,lr=3e-4"``, ... as a spec.
+
+        Raises:
+            ValueError: an unknown method or setting, or a value of the wrong kind.
+        """
+        method, _, rest = str(text).strip().partition(":")
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict = {"method": method.strip()}
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = part.partition("=")
+            key = key.strip()
+            if not eq or key not in kinds or key == "method":
+                known = sorted(k for k in kinds if k != "method")
+                raise ValueError(f"recovery setting {part!r} is not key=value with a key of {known}")
+            kind = {"int": int, "float": float}.get(str(kinds[key]), str)
+            try:
+                values[key] = kind(value.strip())
+            except ValueError:
+                raise ValueError(f"recovery {key} must be {kind.__name__}, got {value!r}") from None
+        return cls(**values)
+
+    def text_form(self) -> str:
+        """The canonical string: the method, then every setting sorted by name."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"}
+        return self.method + ":" + ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
+
+    def texts(self) -> list[str]:
+        """The recovery text (:func:`recovery_texts` of :attr:`text`)."""
+        return recovery_texts(self.text)
+
+    def identity(self) -> dict:
+        """What a configuration's id hashes of its recovery: every setting and the text's digest."""
+        data = "\n\n".join(self.texts()).encode()
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["text"] = hashlib.sha256(data).hexdigest()
+        return out
+
+    def run(self, student, teacher, tokenizer, *, progress: bool = True):
+        """:func:`recover` with these settings: ``(student, report)``."""
+        return recover(
+            student,
+            teacher,
+            self.texts(),
+            tokenizer=tokenizer,
+            steps=self.steps,
+            lr=self.lr,
+            seed=self.seed,
+            method=self.method,
+            temperature=self.temperature,
+            batch_size=self.batch_size,
+            seq_len=self.seq_len,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            progress=progress,
+        )

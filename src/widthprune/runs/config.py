@@ -132,6 +132,8 @@ class EvalConfig:
     batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size (int or "auto")
     include_path: tuple[str, ...] = ()  # extra folders of task YAMLs
     engine: str = "fast"  # "fast" (greedy answers on a static cache) or "lm-eval" (its HFLM)
+    recovery: str | None = None  # distil the pruned model from the unpruned one before it is
+    # evaluated: "kd" or "lora", with settings as "kd:steps=50,lr=1e-4,text=toy"; None = none
 
     def __post_init__(self):
         def put(name, value):
@@ -207,6 +209,14 @@ class EvalConfig:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.recovery in ("none", ""):
+            put("recovery", None)
+        if self.recovery is not None:
+            if self.criterion is None:
+                raise ValueError("recovery needs a pruned configuration: a baseline has nothing to recover")
+            from ..pruning.recovery import RecoverySpec
+
+            put("recovery", RecoverySpec.parse(self.recovery).text_form())
         if self.criterion is not None:
             from ..pruning.scoring import get_criterion
 
@@ -235,10 +245,11 @@ class EvalConfig:
         """A short readable name, e.g. ``baseline`` or ``ppm-pct40``."""
         if self.criterion is None:
             return "baseline"
+        after = f"+{self.recovery.split(':')[0]}" if self.recovery else ""
         for key, value in (("pct", self.pruning_pct), ("ratio", self.expansion_ratio)):
             if value is not None:
-                return f"{self.criterion}-{key}{value:g}"
-        return f"{self.criterion}-w{self.width}"
+                return f"{self.criterion}-{key}{value:g}{after}"
+        return f"{self.criterion}-w{self.width}{after}"
 
     def resolved_width(self) -> int:
         """The MLP width this configuration evaluates (the model's own for a baseline)."""
@@ -260,6 +271,13 @@ class EvalConfig:
         fields["include_path"] = [fingerprint.folder_digest(Path(p)) for p in self.include_path]
         if self._spreads_limit():
             fields["limit_rule"] = "spread over the group's subtasks"
+        if self.recovery is None:
+            fields.pop("recovery")  # the ids of configurations without recovery stay as they were
+        else:
+            from ..pruning.recovery import RecoverySpec
+
+            # the teacher is this configuration's unpruned model (model_fingerprint below)
+            fields["recovery"] = RecoverySpec.parse(self.recovery).identity()
         return {
             "config": fields,
             "tasks_data": fingerprint.tasks_digest(self.tasks, self.include_path),

@@ -90,6 +90,16 @@ def score_key(config: EvalConfig) -> tuple:
     return (config.criterion, calibration if config.calibration else None, config.seed)
 
 
+def _teacher(config: EvalConfig, keep_model: bool):
+    """The unpruned model a configuration recovers from: the one this process keeps (recovery
+    never changes its teacher), or a fresh load."""
+    kept = _KEPT.get((config.model, config.dtype, config.device)) if keep_model else None
+    if kept is not None:
+        return kept[0]
+    model, _ = load(config.model, dtype=config.torch_dtype, device=config.device)
+    return model
+
+
 def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalResult, dict]:
     """Load, prune and evaluate; returns the result and its provenance.
 
@@ -107,6 +117,14 @@ def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalRes
     report = None
     if config.criterion is not None:
         report = prune_as_configured(model, tok, config, scores=scores).to_dict()
+    recovery = None
+    if config.recovery is not None:
+        from ..pruning.recovery import RecoverySpec
+
+        teacher = _teacher(config, keep_model)
+        model, report_r = RecoverySpec.parse(config.recovery).run(model, teacher, tok)
+        recovery = report_r.to_dict()
+        del teacher
     t2 = time.perf_counter()
     shots = config.num_fewshot
     result = evaluate(
@@ -137,6 +155,7 @@ def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalRes
         "original_width": original_width,
         "hidden_size": model.config.hidden_size,
         "prune_report": report,
+        "recovery": recovery,
         "lm_eval": result.details,
     }
     return result, provenance

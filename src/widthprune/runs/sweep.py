@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -54,6 +54,8 @@ class SweepConfig:
     calibration: str | None = None  # activation criteria's text (None: the model's default)
     batch_size: int | str = DEFAULT_BATCH_SIZE  # lm-eval batch size
     engine: str = "fast"  # how requests are computed: "fast" or "lm-eval"
+    recovery: str | None = None  # each pruned point also distilled from the unpruned model (a
+    # recovery setting as EvalConfig takes it, e.g. "kd:steps=50"); None: pruned points only
 
     def __post_init__(self):
         if self.pcts is not None and self.ratios is not None:
@@ -114,6 +116,8 @@ class SweepConfig:
                     if width not in seen:
                         seen.add(width)
                         out.extend(points)
+                        if self.recovery is not None:  # each pruned point, then recovered
+                            out.extend(replace(p, recovery=self.recovery) for p in points)
         return out
 
     def validate(self, *, check_device: bool = True) -> list[EvalConfig]:
