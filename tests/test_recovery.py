@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import make_tiny_llama
@@ -205,10 +207,10 @@ def test_a_recovery_setting_is_part_of_the_configuration_and_its_id(tmp_path):
     assert recovered.label == "ppm-pct50+kd"
     ids = {pruned.config_id, recovered.config_id}
     # every setting, the method and the text move the id
-    for other in ("kd:steps=4,batch_size=2,seq_len=16", "kd:steps=3,batch_size=2,seq_len=16,lr=2e-4",
-                  "lora:steps=3,batch_size=2,seq_len=16", "kd:steps=3,batch_size=2,seq_len=16,seed=1",
-                  "kd:steps=3,batch_size=2,seq_len=16,temperature=2",
-                  "kd:steps=3,batch_size=2,seq_len=16,text=lambada"):  # fmt: skip
+    small = "batch_size=2,seq_len=16"
+    for other in (f"kd:steps=4,{small}", f"kd:steps=3,{small},lr=2e-4", f"lora:steps=3,{small}",
+                  f"kd:steps=3,{small},seed=1", f"kd:steps=3,{small},temperature=2",
+                  f"kd:steps=3,{small},text=lambada"):  # fmt: skip
         config = EvalConfig(criterion="ppm", pruning_pct=50, tasks="toy_knowledge", limit=4,
                             recovery=other)  # fmt: skip
         ids.add(config.config_id)
@@ -233,3 +235,38 @@ def test_a_recovery_setting_is_part_of_the_configuration_and_its_id(tmp_path):
     # a sweep with recovery evaluates each pruned point as it is and recovered
     sweep = SweepConfig(criteria=("ppm",), pcts=(0, 50), recovery="kd:steps=3")
     assert [p.label for p in sweep.points()] == ["baseline", "ppm-pct50", "ppm-pct50+kd"]
+
+
+def _items(task, right, n=200):
+    """n items of a 0/1 task, the first ``right`` of them answered right."""
+    return pd.DataFrame({"task": task, "doc_id": range(n), "metric": "acc",
+                         "value": [1.0] * right + [0.0] * (n - right)})  # fmt: skip
+
+
+def test_the_share_of_the_loss_recovered_and_the_reading_of_each_capability():
+    from widthprune.analysis.recovery import READINGS, loss_share, recovery_table
+
+    # knowledge: 150 -> 60 -> 105 right (half the loss back, still short); instructions:
+    # 120 -> 60 -> 120 (all back); arithmetic: 100 -> 98 -> 100 (no loss to speak of);
+    # perplexity-like: 150 -> 100 -> 60 (recovery made it worse)
+    u = pd.concat([_items("know", 150), _items("inst", 120), _items("arith", 100),
+                   _items("lm", 150)])  # fmt: skip
+    p = pd.concat([_items("know", 60), _items("inst", 60), _items("arith", 98), _items("lm", 100)])
+    r = pd.concat([_items("know", 105), _items("inst", 120), _items("arith", 100),
+                   _items("lm", 60)])  # fmt: skip
+    table = recovery_table(u, p, r, n_resamples=500).set_index("task")
+    assert table.loc["know", "share"] == pytest.approx(0.5)
+    assert table.loc["know", "share_low"] < 0.5 < table.loc["know", "share_high"]
+    assert table.loc["inst", "share"] == pytest.approx(1.0)
+    assert table.loc["know", "reading"] == "partly restores"
+    assert table.loc["inst", "reading"] == "restores"
+    assert table.loc["arith", "reading"] == "no loss to recover"
+    assert table.loc["lm", "reading"] == "worsens"
+    assert set(table.reading) <= set(READINGS)
+    assert table.loc["know", "gain"] == pytest.approx(45 / 200)
+    assert (table.lossy[["know", "inst"]] == 1.0).all()
+    # nothing lost: no share; unequal item counts refused
+    share, low, high, _ = loss_share(np.ones(5), np.ones(5), np.zeros(5))
+    assert np.isnan(share) and np.isnan(low) and np.isnan(high)
+    with pytest.raises(ValueError, match="the same items"):
+        loss_share(np.ones(5), np.ones(4), np.ones(5))

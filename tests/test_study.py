@@ -39,8 +39,8 @@ def test_study_configs_match_the_design():
 def test_a_study_stops_at_its_deadline_and_resumes_shard_by_shard(tmp_path, capsys):
     from widthprune.cli.main import main
     from widthprune.cli.study import _shard
-    from widthprune.runs.study import evaluate_study
     from widthprune.runs.store import complete_folders
+    from widthprune.runs.study import evaluate_study
 
     configs = study_configs("toy", tasks="toy_knowledge", limit=3, criteria=("ppm",),
                             pcts=(20,), templates=(False,), random_pcts=(40,), seeds=(0,),

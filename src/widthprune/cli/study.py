@@ -72,15 +72,13 @@ def run_study(args) -> int:
         print(f"widthprune study: {len(left)} left; run the same command again to go on")
         return 3
     if args.export is not None and args.shard is None:
-        from ..analysis.recorded import export_run
-        from ..runs.config import git_commit
-
         import platform
         from datetime import UTC, datetime
 
         import torch
 
-        from ..runs.config import package_version
+        from ..analysis.recorded import export_run
+        from ..runs.config import git_commit, package_version
 
         cuda = args.device.startswith("cuda") and torch.cuda.is_available()
         provenance = {

@@ -154,7 +154,9 @@ class GreedyDecoder:
 
         kw = {"dtype": torch.long, "device": self.device}
         layer = _layer_class()
-        layers = [layer(self.length, self._view) for _ in range(self.model.config.num_hidden_layers)]
+        layers = [
+            layer(self.length, self._view) for _ in range(self.model.config.num_hidden_layers)
+        ]
         return {
             "rows": rows,
             "cache": Cache(layers=layers),

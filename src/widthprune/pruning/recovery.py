@@ -317,7 +317,9 @@ class RecoverySpec:
             key = key.strip()
             if not eq or key not in kinds or key == "method":
                 known = sorted(k for k in kinds if k != "method")
-                raise ValueError(f"recovery setting {part!r} is not key=value with a key of {known}")
+                raise ValueError(
+                    f"recovery setting {part!r} is not key=value with a key of {known}"
+                )
             kind = {"int": int, "float": float}.get(str(kinds[key]), str)
             try:
                 values[key] = kind(value.strip())

@@ -213,7 +213,9 @@ class EvalConfig:
             put("recovery", None)
         if self.recovery is not None:
             if self.criterion is None:
-                raise ValueError("recovery needs a pruned configuration: a baseline has nothing to recover")
+                raise ValueError(
+                    "recovery needs a pruned configuration: a baseline has nothing to recover"
+                )
             from ..pruning.recovery import RecoverySpec
 
             put("recovery", RecoverySpec.parse(self.recovery).text_form())

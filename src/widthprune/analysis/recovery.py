@@ -1,0 +1,155 @@
+"""What recovery after pruning gives back: per capability, paired tests and the share of the loss.
+
+Three configurations of one model are compared item by item, on the same items: the unpruned
+model (U), the pruned one (P) and the pruned one after recovery (R). For each task and metric
+(a score where higher is better):
+
+- three paired comparisons, P against U (what pruning cost), R against P (what recovery
+  changed) and R against U (what is still missing), each by
+  :func:`~widthprune.analysis.comparisons.compare_items` (exact McNemar for 0/1 items), their p
+  values adjusted by Holm's method over every comparison of the table;
+- the **share of the loss recovered**, ``(R - P) / (U - P)`` of the means, with a percentile
+  interval from resampling the items (the same items for all three configurations). Where
+  pruning cost nothing that the items can show, the share has no meaning and is left out.
+
+The reading of each row follows one rule that could fail (:func:`recovery_rule`):
+
+- *no loss to recover*: P is not significantly below U;
+- *restores*: R is significantly above P and not significantly below U;
+- *partly restores*: R is significantly above P and still significantly below U;
+- *does not restore*: R is not significantly different from P;
+- *worsens*: R is significantly below P.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .comparisons import _pair, compare_items
+from .stats import adjust
+
+__all__ = ["READINGS", "loss_share", "recovery_rule", "recovery_table"]
+
+READINGS = ("no loss to recover", "restores", "partly restores", "does not restore", "worsens")
+
+
+def recovery_rule(alpha: float = 0.05) -> str:
+    """The rule of :func:`recovery_table`'s reading, in words."""
+    return (
+        f"each comparison significant at {alpha:g} after Holm's adjustment over the table; "
+        "no loss to recover: pruned not below unpruned; restores: recovered above pruned and "
+        "not below unpruned; partly restores: recovered above pruned, still below unpruned; "
+        "does not restore: recovered not different from pruned; worsens: recovered below pruned"
+    )
+
+
+def loss_share(
+    unpruned: np.ndarray,
+    pruned: np.ndarray,
+    recovered: np.ndarray,
+    *,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+) -> tuple[float, float, float, float]:
+    """``(R - P) / (U - P)`` of the means, its percentile interval over resampled items, and
+    the share of resamples in which pruning lost anything (the interval reads only where this is
+    near 1).
+
+    Args:
+        unpruned, pruned, recovered: one score per item, the same items in the same order.
+
+    Returns:
+        ``(share, low, high, lossy)``; the share is NaN where the means show no loss.
+    """
+    u, p, r = (np.asarray(x, float) for x in (unpruned, pruned, recovered))
+    if not (len(u) == len(p) == len(r)) or len(u) == 0:
+        raise ValueError(f"need the same items in all three, got {len(u)}, {len(p)}, {len(r)}")
+    loss = u.mean() - p.mean()
+    share = (r.mean() - p.mean()) / loss if loss > 0 else np.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(u), size=(n_resamples, len(u)))
+    lu, lp, lr = u[idx].mean(1), p[idx].mean(1), r[idx].mean(1)
+    lost = lu - lp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = np.where(lost > 0, (lr - lp) / lost, np.nan)
+    tail = (1 - confidence) / 2 * 100
+    if np.isnan(share) or np.isnan(shares).all():
+        low = high = np.nan
+    else:
+        low, high = np.nanpercentile(shares, [tail, 100 - tail])
+    return float(share), float(low), float(high), float((lost > 0).mean())
+
+
+def recovery_table(
+    unpruned: pd.DataFrame,
+    pruned: pd.DataFrame,
+    recovered: pd.DataFrame,
+    *,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """One row per task and metric: the three means, the three paired comparisons (Holm over
+    the table), the share of the loss recovered with its interval, and the reading.
+
+    Args:
+        unpruned, pruned, recovered: per-item samples (task, doc_id, metric, value) of the three
+            configurations, each item in all three; scores where higher is better (leave
+            perplexities out).
+
+    Returns:
+        task, metric, n, unpruned, pruned, recovered (means), cost/gain/gap (P-U, R-P, R-U mean
+        differences) each with ci_low/ci_high and p_adj, share with share_low/share_high and
+        lossy, reading.
+    """
+    comparisons = {
+        "cost": (unpruned, pruned),
+        "gain": (pruned, recovered),
+        "gap": (unpruned, recovered),
+    }
+    family = 3 * len(_pair(unpruned, pruned).groupby(["task", "metric"]))
+    parts = []
+    for name, (a, b) in comparisons.items():
+        table = compare_items(a, b, seed=seed, n_resamples=n_resamples, confidence=confidence,
+                              family=family, alpha=alpha)  # fmt: skip
+        parts.append(table.assign(comparison=name))
+    tests = adjust(pd.concat(parts, ignore_index=True), alpha=alpha)
+    rows = []
+    u_p = _pair(unpruned, pruned)
+    both = u_p.merge(
+        recovered[["task", "doc_id", "metric", "value"]].rename(columns={"value": "value_r"}),
+        on=["task", "doc_id", "metric"],
+        how="inner",
+    )
+    for (task, metric), part in both.groupby(["task", "metric"], sort=True):
+        u, p, r = (part[c].to_numpy(float) for c in ("value_a", "value_b", "value_r"))
+        share, low, high, lossy = loss_share(u, p, r, seed=seed, n_resamples=n_resamples,
+                                             confidence=confidence)  # fmt: skip
+        row = {"task": task, "metric": metric, "n": len(u), "unpruned": u.mean(),
+               "pruned": p.mean(), "recovered": r.mean()}  # fmt: skip
+        mine = tests[(tests.task == task) & (tests.metric == metric)].set_index("comparison")
+        for name in comparisons:
+            t = mine.loc[name]
+            row |= {name: t.estimate, f"{name}_ci_low": t.ci_low, f"{name}_ci_high": t.ci_high,
+                    f"{name}_p_adj": t.p_adj}  # fmt: skip
+        row |= {"share": share, "share_low": low, "share_high": high, "lossy": lossy}
+        row["reading"] = _reading(mine, alpha)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _reading(tests: pd.DataFrame, alpha: float) -> str:
+    def significant(name: str, sign: int) -> bool:
+        t = tests.loc[name]
+        return bool(t.p_adj < alpha and np.sign(t.estimate) == sign)
+
+    if not significant("cost", -1):
+        return "no loss to recover"
+    if significant("gain", -1):
+        return "worsens"
+    if not significant("gain", 1):
+        return "does not restore"
+    return "partly restores" if significant("gap", -1) else "restores"
