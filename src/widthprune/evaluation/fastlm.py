@@ -201,7 +201,9 @@ class FastLM(HFLM):
         budget = self._budget()
         per_scored = 3 * 4 * self.model.config.vocab_size  # float32 logits, log-softmax, slack
         results: list[tuple[float, bool] | None] = [None] * len(plan)
-        bar = tqdm(total=len(plan), disable=disable_tqdm, desc="log-likelihoods")
+        # described as HFLM describes it, so that a log reads alike whichever engine wrote it
+        desc = "Running loglikelihood requests"
+        bar = tqdm(total=len(plan), disable=disable_tqdm, desc=desc)
         first = 0
         while first < len(order):
             width = len(inputs[order[first]])
