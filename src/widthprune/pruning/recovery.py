@@ -18,7 +18,6 @@ without fused kernels.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -329,19 +328,17 @@ class RecoverySpec:
 
     def text_form(self) -> str:
         """The canonical string: the method, then every setting sorted by name."""
-        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"}
+        settings = {k: v for k, v in self.settings().items() if k != "method"}
         return self.method + ":" + ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
 
     def texts(self) -> list[str]:
         """The recovery text (:func:`recovery_texts` of :attr:`text`)."""
         return recovery_texts(self.text)
 
-    def identity(self) -> dict:
-        """What a configuration's id hashes of its recovery: every setting and the text's digest."""
-        data = "\n\n".join(self.texts()).encode()
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["text"] = hashlib.sha256(data).hexdigest()
-        return out
+    def settings(self) -> dict:
+        """Every setting by name (the text by its source; a configuration's id hashes the
+        text's content in its place)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def run(self, student, teacher, tokenizer, *, progress: bool = True):
         """:func:`recover` with these settings: ``(student, report)``."""

@@ -279,7 +279,8 @@ class EvalConfig:
             from ..pruning.recovery import RecoverySpec
 
             # the teacher is this configuration's unpruned model (model_fingerprint below)
-            fields["recovery"] = RecoverySpec.parse(self.recovery).identity()
+            spec = RecoverySpec.parse(self.recovery)
+            fields["recovery"] = {**spec.settings(), "text": fingerprint.recovery_digest(spec.text)}
         return {
             "config": fields,
             "tasks_data": fingerprint.tasks_digest(self.tasks, self.include_path),

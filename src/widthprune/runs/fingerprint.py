@@ -251,14 +251,27 @@ def calibration_digest(calibration: str | None) -> str | None:
         return None
     from ..pruning.calibration import calibration_texts
 
-    key = ("calibration", calibration)
-    if calibration not in ("toy", "lambada"):
-        key = (*key, *_stat_key(Path(calibration)))
+    return _texts_digest("calibration", calibration, calibration_texts)
+
+
+def recovery_digest(source: str) -> str:
+    """SHA-256 of a recovery text's content (``"toy"``, ``"lambada"`` or a text file)."""
+    from ..pruning.recovery import recovery_texts
+
+    return _texts_digest("recovery", source, recovery_texts)
+
+
+def _texts_digest(kind: str, source: str, read) -> str:
+    """SHA-256 of the texts ``read(source)`` gives, once a process for a named source and once
+    per file version (size and modification time) for a file."""
+    key = (kind, source)
+    if source not in ("toy", "lambada"):
+        key = (*key, *_stat_key(Path(source)))
     with _lock:
         if key in _memo:
             return _memo[key]
     digest = hashlib.sha256()
-    for text in calibration_texts(calibration):
+    for text in read(source):
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")
     value = digest.hexdigest()[:32]
