@@ -18,6 +18,7 @@ from widthprune.analysis.collapse import (
     response_table,
 )
 from widthprune.analysis.study_tables import describe_change, describe_events
+from widthprune.runs.config import EvalConfig
 from widthprune.runs.study import study_configs
 
 
@@ -181,3 +182,48 @@ def test_the_recorded_collapse_is_the_models():
     assert (pruned.cause != "answer lost by the extraction").all()
     unpruned = table[table.config == "unpruned"]
     assert unpruned.score.mean() > 0.3
+
+
+def test_a_study_recovers_its_points_once_for_both_ways_of_evaluating_them(tmp_path):
+    """With a recovery setting the points come right after the baselines, each pruned then
+    recovered; two configurations that differ only in how they are evaluated distil once in a
+    process, and the reused model scores as a fresh distillation does."""
+    from widthprune.runs.experiment import forget_models, run_config
+
+    spec = "kd:batch_size=2,lr=0.001,seq_len=16,steps=3,text=toy"
+    configs = study_configs("toy", tasks="toy", limit=4, pcts=(20, 40, 60), recovery=spec)
+    labels = [(c.label, c.chat_template) for c in configs[:14]]
+    assert labels[:2] == [("baseline", False), ("baseline", True)]
+    assert labels[2:8] == [
+        ("ppm-pct40", False), ("ppm-pct40", True), ("ppm-pct40+kd", False),
+        ("ppm-pct40+kd", True), ("ppm-pct60", False), ("ppm-pct60", True),
+    ]  # fmt: skip
+    assert [c.label for c in configs].count("wanda-pct40+kd") == 2
+    assert len({c.config_id for c in configs}) == len(configs) == 2 + 12 + 9 + 6
+    assert study_configs("toy", tasks="toy", limit=4) == study_configs(
+        "toy", tasks="toy", limit=4, recovery_points=()
+    )
+    # the same recovered point evaluated twice (here at two item counts, as the two templates)
+    first, second = (
+        EvalConfig(
+            model="toy",
+            tasks="toy_knowledge",
+            limit=n,
+            criterion="ppm",
+            pruning_pct=50,
+            recovery=spec,
+        )  # fmt: skip
+        for n in (3, 4)
+    )
+    forget_models()
+    try:
+        _, p1 = run_config(first, keep_model=True)
+        kept, p2 = run_config(second, keep_model=True)
+    finally:
+        forget_models()
+    assert "reused" not in p1["recovery"] and p2["recovery"]["reused"] is True
+    assert p2["recovery"]["losses"] == p1["recovery"]["losses"]
+    assert p2["prune_report"] == p1["prune_report"]
+    fresh, _ = run_config(second, keep_model=False)
+    assert kept.samples.equals(fresh.samples)
+    assert kept.summary.equals(fresh.summary)

@@ -18,7 +18,8 @@ def add_study(sub) -> None:
         "seeds, one baseline per template; evaluated one after another with the model loaded "
         "once, each stored as it finishes, so a second call resumes. --deadline stops starting "
         "configurations after that many seconds (exit status 3: call again to go on); "
-        "--export writes the run in the package's recorded form once it is complete.",
+        "--export writes what is stored of the run in the package's recorded form, naming the "
+        "configurations left in its provenance.",
     )
     p.add_argument("model", help='a packaged model name, "toy" or a checkpoint folder')
     p.add_argument("--tasks", default="real", help="a preset or comma-separated task names")
@@ -27,6 +28,19 @@ def add_study(sub) -> None:
     p.add_argument("--pcts", nargs="+", type=float, default=None, help="default: 10 to 60")
     p.add_argument("--random-pcts", nargs="+", type=float, default=[20.0, 40.0, 60.0])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument(
+        "--recovery",
+        default=None,
+        help="a recovery setting (e.g. kd:steps=200,text=lambada): each point of "
+        "--recovery-points is also evaluated recovered, first after the baselines",
+    )
+    p.add_argument(
+        "--recovery-points",
+        nargs="+",
+        default=None,
+        metavar="CRITERION:PCT",
+        help="the points recovered (default: ppm:40 ppm:60 wanda:40)",
+    )
     p.add_argument("--run", required=True, help="the results run")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--device", default="cpu")
@@ -44,7 +58,7 @@ def add_study(sub) -> None:
 
 
 def run_study(args) -> int:
-    from ..runs.study import STUDY_PCTS, evaluate_study, study_configs
+    from ..runs.study import RECOVERY_POINTS, STUDY_PCTS, evaluate_study, study_configs
 
     limit = int(args.limit) if args.limit >= 1 and args.limit == int(args.limit) else args.limit
     configs = study_configs(
@@ -55,6 +69,8 @@ def run_study(args) -> int:
         pcts=tuple(args.pcts) if args.pcts else STUDY_PCTS,
         random_pcts=tuple(args.random_pcts),
         seeds=tuple(args.seeds),
+        recovery=args.recovery,
+        recovery_points=_points(args.recovery_points) if args.recovery_points else RECOVERY_POINTS,
         device=args.device,
         dtype=args.dtype,
     )
@@ -70,8 +86,7 @@ def run_study(args) -> int:
     )
     if left:
         print(f"widthprune study: {len(left)} left; run the same command again to go on")
-        return 3
-    if args.export is not None and args.shard is None:
+    if args.export is not None and args.shard is None and done:
         import platform
         from datetime import UTC, datetime
 
@@ -89,10 +104,24 @@ def run_study(args) -> int:
             "transformers": package_version("transformers"),
             "python": platform.python_version(),
             "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+            "planned": len(configs),
+            "left": [c.label for c in left],
         }
         export_run(args.run, args.results_dir, args.export, provenance=provenance)
-        print(f"widthprune study: exported to {args.export}")
-    return 0
+        print(f"widthprune study: exported to {args.export} ({len(left)} configurations left)")
+    return 3 if left else 0
+
+
+def _points(texts) -> tuple[tuple[str, float], ...]:
+    """``["ppm:40", ...]`` as ``(("ppm", 40.0), ...)``, checked."""
+    points = []
+    for text in texts:
+        criterion, _, pct = text.partition(":")
+        try:
+            points.append((criterion, float(pct)))
+        except ValueError:
+            raise ValueError(f"--recovery-points takes CRITERION:PCT, got {text!r}") from None
+    return tuple(points)
 
 
 def _shard(text: str) -> tuple[int, int]:

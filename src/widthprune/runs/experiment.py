@@ -25,6 +25,10 @@ __all__ = ["evaluate_config", "forget_models", "prune_as_configured", "run_confi
 # in one process): {(model, dtype, device): (model, tokenizer, its scores by score_key)}, one
 # entry at most.
 _KEPT: dict[tuple[str, str, str], tuple] = {}
+# The last recovered model a process made when keeping models: {key: (model, prune report,
+# recovery report)}, one entry at most, so that configurations that differ only in how they
+# are evaluated (the chat template) distil once. The key is everything the weights depend on.
+_RECOVERED: dict[tuple, tuple] = {}
 
 
 def _load(config: EvalConfig, keep: bool):
@@ -42,8 +46,10 @@ def _load(config: EvalConfig, keep: bool):
 
 
 def forget_models() -> None:
-    """Drop the unpruned model kept by ``evaluate_config(..., keep_model=True)``."""
+    """Drop the unpruned model kept by ``evaluate_config(..., keep_model=True)``, and the
+    last recovered model."""
     _KEPT.clear()
+    _RECOVERED.clear()
 
 
 def prune_as_configured(model, tokenizer, config: EvalConfig, *, scores: dict | None = None):
@@ -100,6 +106,19 @@ def _teacher(config: EvalConfig, keep_model: bool):
     return model
 
 
+def _recovered_key(config: EvalConfig) -> tuple:
+    """What a recovered model's weights depend on: the model, its dtype and device, the
+    criterion's scores, the width and the recovery (not the tasks, shots or template)."""
+    return (
+        config.model,
+        config.dtype,
+        config.device,
+        score_key(config),
+        config.resolved_width(),
+        config.recovery,
+    )
+
+
 def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalResult, dict]:
     """Load, prune and evaluate; returns the result and its provenance.
 
@@ -114,17 +133,25 @@ def run_config(config: EvalConfig, *, keep_model: bool = False) -> tuple[EvalRes
     model, tok, scores = _load(config, keep_model)
     original_width = model.config.intermediate_size
     t1 = time.perf_counter()
-    report = None
-    if config.criterion is not None:
-        report = prune_as_configured(model, tok, config, scores=scores).to_dict()
-    recovery = None
-    if config.recovery is not None:
-        from ..pruning.recovery import RecoverySpec
+    report = recovery = None
+    recovered_key = _recovered_key(config) if keep_model and config.recovery else None
+    if recovered_key is not None and recovered_key in _RECOVERED:
+        kept, report, recovery = _RECOVERED[recovered_key]
+        model = copy.deepcopy(kept)  # distilled for a configuration evaluated otherwise
+        recovery = {**recovery, "reused": True}
+    else:
+        if config.criterion is not None:
+            report = prune_as_configured(model, tok, config, scores=scores).to_dict()
+        if config.recovery is not None:
+            from ..pruning.recovery import RecoverySpec
 
-        teacher = _teacher(config, keep_model)
-        model, report_r = RecoverySpec.parse(config.recovery).run(model, teacher, tok)
-        recovery = report_r.to_dict()
-        del teacher
+            teacher = _teacher(config, keep_model)
+            model, report_r = RecoverySpec.parse(config.recovery).run(model, teacher, tok)
+            recovery = report_r.to_dict()
+            del teacher
+            if recovered_key is not None:
+                _RECOVERED.clear()
+                _RECOVERED[recovered_key] = (copy.deepcopy(model), report, recovery)
     t2 = time.perf_counter()
     shots = config.num_fewshot
     result = evaluate(
