@@ -86,7 +86,7 @@ def run_study(args) -> int:
     )
     if left:
         print(f"widthprune study: {len(left)} left; run the same command again to go on")
-    if args.export is not None and args.shard is None and done:
+    if args.export is not None and args.shard is None and len(left) < len(configs):
         import platform
         from datetime import UTC, datetime
 

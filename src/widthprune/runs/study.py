@@ -116,7 +116,7 @@ def evaluate_study(
             finishes and is stored); None: no limit.
 
     Returns:
-        The configurations left for a later call (empty when every one is stored).
+        The configurations not stored when it returns (empty when every one is stored).
     """
     import time
 
@@ -136,4 +136,4 @@ def evaluate_study(
             left.remove(config)
     finally:
         forget_models()
-    return left
+    return [c for c in left if not is_complete(result_folder(c, run, root))]
