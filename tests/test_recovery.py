@@ -270,3 +270,73 @@ def test_the_share_of_the_loss_recovered_and_the_reading_of_each_capability():
     assert np.isnan(share) and np.isnan(low) and np.isnan(high)
     with pytest.raises(ValueError, match="the same items"):
         loss_share(np.ones(5), np.ones(4), np.ones(5))
+
+
+def _run(configs):
+    """A run's (results, samples) as pair_run gives them, from (config, criterion, width,
+    template, recovery, {task: right of 200})."""
+    results, samples = [], []
+    for config, criterion, width, template, recovery, right in configs:
+        for task, n in right.items():
+            results.append({"config": config, "label": f"{criterion or 'baseline'}-{width}",
+                            "criterion": criterion, "final_width": width, "seed": 0,
+                            "chat_template": template, "recovery": recovery, "task": task,
+                            "pruning_pct": 100 * (1 - width / 100)})  # fmt: skip
+            metric = "acc" if task != "real_instructions" else "prompt_level_strict_acc"
+            samples.append(_items(task, n).assign(config=config, metric=metric))
+    return pd.DataFrame(results), pd.concat(samples, ignore_index=True)
+
+
+def test_recovered_points_find_their_pruned_and_unpruned_models_and_the_pattern_s_shift():
+    from widthprune.analysis.recovery import (
+        SHIFTS,
+        pattern_shift,
+        recovery_points,
+        recovery_tables,
+        without_recovery,
+    )
+    from widthprune.analysis.study_pattern import PATTERNS
+
+    kd = "kd:steps=3"
+    know, inst = "real_sciq", "real_instructions"
+    results, samples = _run([
+        ("U0", None, 100, False, None, {know: 180, inst: 60}),
+        ("U1", None, 100, True, None, {know: 180, inst: 150}),
+        ("P0", "ppm", 60, False, None, {know: 100, inst: 60}),
+        ("R0", "ppm", 60, False, kd, {know: 150, inst: 60}),
+        ("P1", "ppm", 60, True, None, {know: 100, inst: 150}),
+        ("R1", "ppm", 60, True, kd, {know: 180, inst: 150}),
+        ("W1", "wanda", 60, True, None, {know: 100, inst: 150}),
+    ])  # fmt: skip
+    points = recovery_points(results)
+    assert points[["recovered", "pruned", "unpruned"]].values.tolist() == [
+        ["R0", "P0", "U0"], ["R1", "P1", "U1"]
+    ]  # fmt: skip
+    kept, _ = without_recovery(results, samples)
+    assert set(kept.config) == {"U0", "U1", "P0", "P1", "W1"}
+    tables = recovery_tables(results, samples, n_resamples=300).set_index(["point", "task"])
+    assert tables.loc[("ppm-60", know), "share"].tolist() == pytest.approx([0.625, 1.0])
+    assert tables.loc[("ppm-60", inst), "reading"].tolist() == ["no loss to recover"] * 2
+    # the pattern (knowledge falls, instructions hold) before recovery; after it, knowledge is
+    # back in the template, and still down without it
+    verdicts = pd.DataFrame({
+        "config": ["P0", "R0", "P1", "R1"], "knowledge_tasks": 1,
+        "knowledge_fall": [1, 1, 1, 0], "instruction": "holds",
+        "verdict": [PATTERNS[0], PATTERNS[0], PATTERNS[0], PATTERNS[2]],
+    })  # fmt: skip
+    shift = pattern_shift(verdicts, points)
+    assert shift["shift"].tolist() == ["persists", "vanishes"]
+    assert set(shift["shift"]) <= set(SHIFTS)
+    # a recovered model without its pruned one is refused, naming it
+    with pytest.raises(ValueError, match="needs one pruned configuration"):
+        recovery_points(results[results.config != "P1"])
+
+
+def test_a_run_that_mixes_recovered_and_pruned_only_models_is_compared_only_when_asked():
+    from widthprune.analysis.runs import check_comparable
+
+    results = pd.DataFrame({"config_id": ["a", "b"], "model": "toy", "criterion": [None, "ppm"],
+                            "recovery": [None, "kd:steps=3"]})  # fmt: skip
+    with pytest.raises(ValueError, match=r"recovery: \['None', 'kd:steps=3'\]"):
+        check_comparable(results)
+    assert check_comparable(results, vary=("recovery",)) is results

@@ -29,9 +29,21 @@ import pandas as pd
 from .comparisons import _pair, compare_items
 from .stats import adjust
 
-__all__ = ["READINGS", "loss_share", "recovery_rule", "recovery_table"]
+__all__ = [
+    "READINGS",
+    "SHIFTS",
+    "loss_share",
+    "pattern_shift",
+    "recovery_points",
+    "recovery_rule",
+    "recovery_table",
+    "recovery_tables",
+    "without_recovery",
+]
 
 READINGS = ("no loss to recover", "restores", "partly restores", "does not restore", "worsens")
+# what recovery does to the study's pattern at one point (see pattern_shift)
+SHIFTS = ("persists", "vanishes", "reverses", "appears", "absent before and after")
 
 
 def recovery_rule(alpha: float = 0.05) -> str:
@@ -153,3 +165,152 @@ def _reading(tests: pd.DataFrame, alpha: float) -> str:
     if not significant("gain", 1):
         return "does not restore"
     return "partly restores" if significant("gap", -1) else "restores"
+
+
+def _recovered(results: pd.DataFrame) -> pd.Series:
+    if "recovery" not in results:
+        return pd.Series(False, index=results.index)
+    return results["recovery"].notna() & (results["recovery"].astype(str) != "")
+
+
+def without_recovery(results: pd.DataFrame, samples: pd.DataFrame):
+    """A run's ``(results, samples)`` (as :func:`~widthprune.analysis.claims.pair_run` gives
+    them) without its recovered configurations: the pruned-only curves of a study run."""
+    keep = results[~_recovered(results)]
+    return keep, samples[samples["config"].isin(set(keep["config"]))]
+
+
+def recovery_points(results: pd.DataFrame) -> pd.DataFrame:
+    """Each recovered configuration of a run with the two it is compared with.
+
+    Args:
+        results: a run's results as :func:`~widthprune.analysis.claims.pair_run` gives them
+            (read with ``vary`` holding ``"recovery"``).
+
+    Returns:
+        One row per recovered configuration: recovered, pruned, unpruned (configuration ids),
+        point (the pruned one's label), criterion, pruning_pct, chat_template, recovery. The
+        pruned one is the configuration of the same criterion, width, seed and template
+        without recovery; the unpruned one shares the template.
+
+    Raises:
+        ValueError: a recovered configuration without its pruned or unpruned counterpart.
+    """
+    from .real_model import uses_template
+
+    configs = results.drop_duplicates("config").copy()
+    configs["template"] = uses_template(configs).to_numpy()
+    configs["is_recovered"] = _recovered(configs).to_numpy()
+    rows = []
+    for _, r in configs[configs["is_recovered"]].iterrows():
+        same = configs[
+            (configs["template"] == r["template"])
+            & ~configs["is_recovered"]
+            & (configs["criterion"] == r["criterion"])
+            & (configs["final_width"] == r["final_width"])
+            & (configs["seed"].astype(int) == int(r["seed"]))
+        ]
+        base = configs[(configs["template"] == r["template"]) & (configs["pruning_pct"] == 0)]
+        if "seed" in base and base["seed"].nunique() > 1:
+            base = base[base["seed"].astype(int) == 0]
+        if len(same) != 1 or base["config"].nunique() != 1:
+            raise ValueError(
+                f"recovered configuration {r['label']} (chat_template={r['template']}) needs one "
+                f"pruned configuration of the same criterion, width and seed and one unpruned "
+                f"one; found {len(same)} and {base['config'].nunique()}"
+            )
+        rows.append(
+            {
+                "recovered": r["config"],
+                "pruned": same["config"].iloc[0],
+                "unpruned": base["config"].iloc[0],
+                "point": same["label"].iloc[0],
+                "criterion": r["criterion"],
+                "pruning_pct": float(r["pruning_pct"]),
+                "chat_template": bool(r["template"]),
+                "recovery": r["recovery"],
+            }
+        )
+    columns = ["recovered", "pruned", "unpruned", "point", "criterion", "pruning_pct",
+               "chat_template", "recovery"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["chat_template", "criterion", "pruning_pct"], ignore_index=True
+    )
+
+
+def recovery_tables(results: pd.DataFrame, samples: pd.DataFrame, **options) -> pd.DataFrame:
+    """:func:`recovery_table` at every point of :func:`recovery_points`, on each task's
+    headline metric (perplexity left out), Holm within each point's table.
+
+    Args:
+        results, samples: a run as :func:`~widthprune.analysis.claims.pair_run` gives it.
+        options: :func:`recovery_table`'s seed, n_resamples, confidence, alpha.
+
+    Returns:
+        :func:`recovery_table`'s rows with point, criterion, pruning_pct and chat_template.
+    """
+    from ..evaluation.catalogue import task_info
+    from .real_model import headline_samples
+
+    items = headline_samples(samples, results["task"].unique())
+    items = items[[task_info(t).chance is not None for t in items["task"]]]
+    by = {c: part for c, part in items.groupby("config")}
+    parts = []
+    for _, point in recovery_points(results).iterrows():
+        u, p, r = (by[point[k]] for k in ("unpruned", "pruned", "recovered"))
+        table = recovery_table(u, p, r, **options)
+        for key in ("point", "criterion", "pruning_pct", "chat_template"):
+            table.insert(0, key, point[key])
+        parts.append(table)
+    if not parts:
+        raise ValueError("the run holds no recovered configuration")
+    return pd.concat(parts, ignore_index=True)
+
+
+def pattern_shift(verdicts: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """What recovery does to the study's pattern at each point.
+
+    Args:
+        verdicts: :func:`~widthprune.analysis.study_pattern.patterns` of the run, recovered
+            configurations included (each read against the unpruned model, as a pruned one).
+        points: :func:`recovery_points` of the run.
+
+    Returns:
+        One row per point: point, criterion, pruning_pct, chat_template, pruned and recovered
+        (their verdicts), knowledge_fall_pruned/recovered (of knowledge_tasks), instruction
+        _pruned/_recovered (the instruction task's change), and shift, one of :data:`SHIFTS`:
+        *persists* (the pattern before and after), *vanishes* (before, neither after),
+        *reverses* (before, its reverse after), *appears* (only after), *absent before and
+        after*.
+    """
+    from .study_pattern import PATTERNS
+
+    by = verdicts.set_index("config")
+    rows = []
+    for _, pt in points.iterrows():
+        before, after = by.loc[pt["pruned"]], by.loc[pt["recovered"]]
+        shown_b, shown_a = before["verdict"] == PATTERNS[0], after["verdict"] == PATTERNS[0]
+        if shown_b:
+            shift = (
+                SHIFTS[0]
+                if shown_a
+                else SHIFTS[2]
+                if after["verdict"] == PATTERNS[1]
+                else SHIFTS[1]
+            )
+        else:
+            shift = SHIFTS[3] if shown_a else SHIFTS[4]
+        rows.append(
+            {
+                **{k: pt[k] for k in ("point", "criterion", "pruning_pct", "chat_template")},
+                "knowledge_tasks": int(before["knowledge_tasks"]),
+                "knowledge_fall_pruned": int(before["knowledge_fall"]),
+                "knowledge_fall_recovered": int(after["knowledge_fall"]),
+                "instruction_pruned": before["instruction"],
+                "instruction_recovered": after["instruction"],
+                "pruned": before["verdict"],
+                "recovered": after["verdict"],
+                "shift": shift,
+            }
+        )
+    return pd.DataFrame(rows)

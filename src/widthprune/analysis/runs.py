@@ -1,9 +1,10 @@
 """What a stored run holds, and whether its configurations can be compared at all.
 
 A sweep compares configurations that differ in model, criterion and width. Anything else that
-differs (items per task, tasks, shots, chat template, seed, dtype, device, package versions,
-task data, the model's weights under one name) makes two numbers measure different things, so
-a run that mixes them is refused with the differing fields named, never averaged.
+differs (items per task, tasks, shots, chat template, seed, recovery after pruning, dtype,
+device, package versions, task data, the model's weights under one name) makes two numbers
+measure different things, so a run that mixes them is refused with the differing fields named,
+never averaged.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MUST_MATCH = (
     "limit",
     "chat_template",
     "seed",
+    "recovery",
     "resolved_dtype",
     "device",
     "batch_size",
