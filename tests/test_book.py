@@ -356,3 +356,46 @@ def test_the_evidence_page_grades_every_claim_and_states_its_hypothesis(tmp_path
     assert consistent + weak <= 8 and weak >= 4
     hypothesis = names["hypothesis"]["text/markdown"]
     assert hypothesis.startswith("Hypothesis, not a finding") and "n = 5 settings" in hypothesis
+
+
+def test_the_recovery_chapter_recomputes_from_its_store_and_reads_a_recorded_run(tmp_path):
+    """Chapter 10 on the toy: the three scores and the share of the loss recovered it states are
+    those of the stored configurations; the recorded-run section reads an export of a run with
+    recovered points (here the chapter's own) and says so where the run has none."""
+    from widthprune.analysis.claims import pair_run
+    from widthprune.analysis.recorded import export_run
+    from widthprune.runs.store import load_results, load_samples
+
+    params = {"recovery_lr": 0.0003, "recovery_steps": 8, "limit": 40, "pcts": [60.0],
+              "results_dir": str(tmp_path / "results"), "n_resamples": 199,
+              "recorded": str(tmp_path / "none")}  # fmt: skip
+    out = run_notebook(ROOT / "notebooks" / "10_recovery.ipynb", tmp_path / "10.ipynb", params,
+                       cwd=ROOT)  # fmt: skip
+    names = glued(nbformat.read(out, as_version=4))
+    assert "holds no recovered configuration" in names["real_status"]["text/markdown"]
+    assert names["toy_steps"]["text/plain"] == "8"
+    results, samples = pair_run(load_results("recovery", tmp_path / "results"),
+                                load_samples("recovery", tmp_path / "results"),
+                                vary=("recovery",))  # fmt: skip
+    assert results.config.nunique() == 3
+    means = {}
+    for label, part in samples.merge(results[["config", "label"]].drop_duplicates()).groupby(
+        "label"
+    ):
+        facts = part[(part.task == "toy_knowledge") & (part.metric == "acc")]
+        means[label] = facts.value.mean()
+    words = names["toy_words"]["text/markdown"]
+    said = re.search(r"toy facts ([\d.]+) → ([\d.]+) → ([\d.]+), \*([a-z ]+)\*", words)
+    assert said, words
+    stated = [float(x) for x in said.groups()[:3]]
+    assert stated == pytest.approx([means["baseline"], means["ppm-pct60"], means["ppm-pct60+kd"]],
+                                   abs=5e-4)  # fmt: skip
+    # the same configurations exported as a recorded run: the SmolLM2 section reads them
+    export_run("recovery", tmp_path / "results", tmp_path / "exp", provenance={"device": "cpu"})
+    params |= {"recorded": str(tmp_path / "exp"), "instruction": "toy_instructions"}
+    out = run_notebook(ROOT / "notebooks" / "10_recovery.ipynb", tmp_path / "10b.ipynb", params,
+                       cwd=ROOT)  # fmt: skip
+    again = glued(nbformat.read(out, as_version=4))
+    assert "holds 1 recovered configurations (ppm-pct60" in again["real_status"]["text/markdown"]
+    assert again["real_words"]["text/markdown"] == words  # the same run, read the other way
+    assert "passes over its" in again["real_status"]["text/markdown"]

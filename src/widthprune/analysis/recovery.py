@@ -32,6 +32,9 @@ from .stats import adjust
 __all__ = [
     "READINGS",
     "SHIFTS",
+    "describe_points",
+    "describe_shift",
+    "perplexity_words",
     "loss_share",
     "pattern_shift",
     "recovery_points",
@@ -314,3 +317,58 @@ def pattern_shift(verdicts: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def describe_points(table: pd.DataFrame) -> str:
+    """:func:`recovery_tables` in words, a bullet per point: each capability's score unpruned,
+    pruned and recovered, the reading, and the share of the loss recovered with its interval
+    where pruning cost something."""
+    from ..evaluation.catalogue import task_info
+
+    both = table["chat_template"].nunique() > 1
+    lines = []
+    for (point, template), part in table.groupby(["point", "chat_template"], sort=False):
+        where = (
+            (" in the chat template" if template else " without the chat template") if both else ""
+        )
+        said = []
+        for _, r in part.iterrows():
+            text = (
+                f"{task_info(r['task']).label or r['task']} {r['unpruned']:.3f} → "
+                f"{r['pruned']:.3f} → {r['recovered']:.3f}, *{r['reading']}*"
+            )
+            if r["reading"] != READINGS[0] and np.isfinite(r["share"]):
+                text += (
+                    f" ({r['share']:.0%} of the loss back, {r['share_low']:.0%} to "
+                    f"{r['share_high']:.0%})"
+                )
+            said.append(text)
+        lines.append(f"- **{point}**{where}: " + "; ".join(said) + ".")
+    return "\n".join(lines)
+
+
+def perplexity_words(results: pd.DataFrame, points: pd.DataFrame) -> str:
+    """Word perplexity of the unpruned, pruned and recovered models at each point, in words
+    (lower is better); "not in this run" where no task reports it."""
+    rows = results[results["metric"] == "word_perplexity"].drop_duplicates("config")
+    value = rows.set_index("config")["value"]
+    if value.empty:
+        return "not in this run"
+    return "; ".join(
+        f"{r.point}{' in the chat template' if r.chat_template else ''}: "
+        f"{value[r.unpruned]:,.2f} unpruned, {value[r.pruned]:,.2f} pruned, "
+        f"{value[r.recovered]:,.2f} recovered"
+        for r in points.itertuples()
+    )
+
+
+def describe_shift(shift: pd.DataFrame) -> str:
+    """:func:`pattern_shift` in words, a bullet per point."""
+    return "\n".join(
+        f"- **{r.point}**{' in the chat template' if r.chat_template else ''}: pruned, "
+        f"*{r.pruned}* ({r.knowledge_fall_pruned} of {r.knowledge_tasks} knowledge tasks fall, "
+        f"instructions *{r.instruction_pruned}*); recovered, *{r.recovered}* "
+        f"({r.knowledge_fall_recovered} fall, instructions *{r.instruction_recovered}*): the "
+        f"pattern **{r.shift}**."
+        for r in shift.itertuples()
+    )

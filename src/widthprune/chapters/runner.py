@@ -24,6 +24,7 @@ CHAPTERS: tuple[str, ...] = (
     "07_efficiency",
     "08_real_model",
     "09_evidence",
+    "10_recovery",
 )
 
 

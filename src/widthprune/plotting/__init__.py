@@ -17,6 +17,7 @@ from .efficiency import (
     plot_round_ratios,
     plot_time_per_token,
 )
+from .recovery import plot_recovery, plot_recovery_losses
 from .scores import (
     plot_criterion_agreement,
     plot_layer_overlap,
@@ -42,6 +43,8 @@ __all__ = [
     "plot_layer_overlap",
     "plot_pair",
     "plot_parameter_budget",
+    "plot_recovery",
+    "plot_recovery_losses",
     "plot_roofline_fraction",
     "plot_round_ratios",
     "plot_score_distributions",

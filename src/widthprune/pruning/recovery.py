@@ -58,6 +58,8 @@ class RecoveryReport:
         losses: the distillation loss of each step, before its update.
         seconds: wall time of the training loop.
         trainable: parameters that were trained (the adapters' for LoRA).
+        text_tokens: tokens of the text the rows were drawn from (``tokens / text_tokens``
+            passes over it).
         tf32: matrix products in TF32 (on a CUDA device: float32 weights and sums, inputs
             rounded to 10-bit mantissas, several times faster); False on the CPU.
     """
@@ -73,6 +75,7 @@ class RecoveryReport:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     trainable: int = 0
+    text_tokens: int = 0
     tf32: bool = False
 
     def to_dict(self) -> dict:
@@ -245,6 +248,7 @@ def recover(
     optimiser = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0, foreach=False)
     report = RecoveryReport(method, steps, lr, temperature, seed, batch_size, blocks.shape[1])
     report.trainable = sum(p.numel() for p in trainable)
+    report.text_tokens = blocks.numel()
     bar = tqdm(range(steps), desc=f"recovery ({method})", unit="step", disable=not progress)
     t0 = time.perf_counter()
     # training on a GPU takes TF32 products (evaluation keeps full float32); restored after
