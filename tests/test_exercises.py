@@ -35,8 +35,9 @@ SMALL = {
     "06_correlation": {"papermill": ["-p", "n_resamples", "99"]},
     "08_real_model": {"sweep": ["--limit", "2"]},
     "09_evidence": {"papermill": ["-p", "n_resamples", "99"]},
-    "10_recovery": {"papermill": ["-p", "recovery_steps", "5", "-p", "limit", "8",
-                                  "-p", "n_resamples", "99"]},  # fmt: skip
+    "10_recovery": {
+        "papermill": ["-p", "recovery_steps", "5", "-p", "limit", "8", "-p", "n_resamples", "99"]
+    },  # fmt: skip
 }
 
 

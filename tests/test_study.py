@@ -227,3 +227,19 @@ def test_a_study_recovers_its_points_once_for_both_ways_of_evaluating_them(tmp_p
     fresh, _ = run_config(second, keep_model=False)
     assert kept.samples.equals(fresh.samples)
     assert kept.summary.equals(fresh.summary)
+
+
+def test_a_base_model_s_study_takes_plain_prompts_alone(tmp_path, capsys):
+    from widthprune.cli.main import main
+
+    args = ["study", "toy", "--tasks", "toy_knowledge", "--limit", "3", "--criteria", "ppm",
+            "--pcts", "20", "--random-pcts", "40", "--seeds", "0", "--run", "r",
+            "--results-dir", str(tmp_path), "--deadline", "-1"]  # fmt: skip
+    assert main(args + ["--templates", "plain"]) == 3  # nothing started: all left
+    assert "0 of 3 configurations stored" in capsys.readouterr().out
+    assert main(args) == 3  # both templates: baselines and ppm twice, the floor in the template
+    assert "0 of 5 configurations stored" in capsys.readouterr().out
+    assert main(args + ["--recovery", "kd", "--recovery-points", "ppm:20"]) == 3
+    assert "0 of 7 configurations stored" in capsys.readouterr().out
+    assert main(args + ["--recovery", "kd", "--recovery-points", "ppm"]) == 2
+    assert "--recovery-points takes CRITERION:PCT" in capsys.readouterr().err

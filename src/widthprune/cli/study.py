@@ -29,6 +29,15 @@ def add_study(sub) -> None:
     p.add_argument("--random-pcts", nargs="+", type=float, default=[20.0, 40.0, 60.0])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
+        "--templates",
+        nargs="+",
+        choices=["plain", "chat"],
+        default=["plain", "chat"],
+        help="prompts as they are (plain), in the model's chat template (chat), or both (the "
+        "default); a base model without a chat template takes plain alone, and its random "
+        "floor then goes plain too",
+    )
+    p.add_argument(
         "--recovery",
         default=None,
         help="a recovery setting (e.g. kd:steps=200,text=lambada): each point of "
@@ -60,6 +69,7 @@ def add_study(sub) -> None:
 def run_study(args) -> int:
     from ..runs.study import RECOVERY_POINTS, STUDY_PCTS, evaluate_study, study_configs
 
+    templates = tuple(dict.fromkeys(t == "chat" for t in args.templates))
     limit = int(args.limit) if args.limit >= 1 and args.limit == int(args.limit) else args.limit
     configs = study_configs(
         args.model,
@@ -69,6 +79,8 @@ def run_study(args) -> int:
         pcts=tuple(args.pcts) if args.pcts else STUDY_PCTS,
         random_pcts=tuple(args.random_pcts),
         seeds=tuple(args.seeds),
+        templates=templates,
+        random_templates=(True,) if True in templates else (False,),
         recovery=args.recovery,
         recovery_points=_points(args.recovery_points) if args.recovery_points else RECOVERY_POINTS,
         device=args.device,
