@@ -40,6 +40,7 @@ __all__ = [
     "export_run",
     "recorded_provenance",
     "recorded_responses",
+    "recorded_results",
     "recorded_run",
     "recorded_runs",
 ]
@@ -124,6 +125,13 @@ def _folder(name: str | os.PathLike) -> Path:
             f"your own needs {list(FILES)}"
         )
     return folder
+
+
+def recorded_results(name: str | os.PathLike) -> pd.DataFrame:
+    """A recorded run's results as :func:`~widthprune.runs.store.load_results` gives them (one
+    row per configuration and metric, ``config_id``), for the analyses that take a store's
+    results (:func:`~widthprune.analysis.capabilities.sweep_capabilities`)."""
+    return pd.read_csv(_folder(name) / "results.csv", keep_default_na=False, na_values=[""])
 
 
 def recorded_run(
