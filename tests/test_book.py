@@ -396,6 +396,10 @@ def test_the_recovery_chapter_recomputes_from_its_store_and_reads_a_recorded_run
     out = run_notebook(ROOT / "notebooks" / "10_recovery.ipynb", tmp_path / "10b.ipynb", params,
                        cwd=ROOT)  # fmt: skip
     again = glued(nbformat.read(out, as_version=4))
-    assert "holds 1 recovered configurations (ppm-pct60" in again["real_status"]["text/markdown"]
+    assert (
+        "holds 1 recovered configuration (ppm-pct60 with plain prompts"
+        in again["real_status"]["text/markdown"]
+    )
     assert again["real_words"]["text/markdown"] == words  # the same run, read the other way
-    assert "passes over its" in again["real_status"]["text/markdown"]
+    # 8 steps of 8 rows of 128 tokens: less than one pass over the text, said as such
+    assert "8,192 of its" in again["real_status"]["text/markdown"]
