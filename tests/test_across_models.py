@@ -10,10 +10,15 @@ from widthprune.analysis.across_models import (
     CHANGES,
     PATTERNS,
     capability_changes,
+    count_packaged_parameters,
+    detectable_change,
+    model_parameters,
     parameter_counts,
     pattern_verdicts,
     published_mlp_shares,
+    run_capabilities,
 )
+from widthprune.analysis.recorded import recorded_results
 
 
 def test_parameter_counts_equal_a_built_model_s_for_tied_and_untied_embeddings():
@@ -78,3 +83,53 @@ def test_one_rule_reads_the_pattern_its_reverse_and_neither():
     )
     with pytest.raises(ValueError, match="no tested instruction task"):
         pattern_verdicts(changes[changes.kind != "instruction"])
+
+
+def test_the_stored_parameter_table_is_the_count_from_the_installed_gguf_headers():
+    stored = model_parameters()
+    counted = count_packaged_parameters()
+    pd.testing.assert_frame_equal(stored, counted, check_dtype=False)
+    row = model_parameters("gemma-3-270m")
+    # 18 layers of gate, up and down projections of 640 x 2048
+    assert row["mlp"] == 18 * 3 * 640 * 2048 and row["vocab"] == 262_144
+
+
+def test_an_unlisted_model_is_counted_from_its_configuration_and_a_bad_name_is_refused(tmp_path):
+    model = make_tiny_llama()
+    model.save_pretrained(tmp_path / "tiny")
+    counts = model_parameters(str(tmp_path / "tiny"))
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    toy = model_parameters("toy")
+    assert 0 < toy["mlp_share"] < 1
+    with pytest.raises(ValueError, match="cannot read the configuration"):
+        model_parameters(str(tmp_path / "missing"))
+
+
+def test_a_change_just_above_the_detectable_one_is_significant_and_just_below_is_not():
+    se = 0.02
+    edge = detectable_change(se, tests=1)
+    for delta, expected in ((edge * 1.01, "falls"), (edge * 0.99, "not significant")):
+        caps = _caps("M", [(0, "k", "knowledge", 0.6, se), (40, "k", "knowledge", 0.6 - delta, se)])
+        assert capability_changes(caps, mlp_share=0.5)["change"].iloc[0] == expected
+    # Holm's strictest test over three needs a larger change
+    assert detectable_change(se, tests=3) > edge
+
+
+def test_run_capabilities_keeps_one_prompt_form_of_the_pruned_only_models():
+    # the recorded recovery run holds ppm 40 % pruned with both prompt forms and recovered
+    # with plain prompts
+    results = recorded_results("smollm2-recovery")
+    arc = results[(results.task == "local_arc_easy") & (results.metric == "acc")]
+    for chat in (False, True):
+        caps = run_capabilities(results, model="S", chat_template=chat)
+        assert set(caps["model"]) == {"S"} and caps["pruning_pct"].nunique() == 2
+        got = caps[(caps.task == "local_arc_easy") & (caps.metric == "acc")]
+        got = got.set_index(got["pruning_pct"].round())["value"]
+        pruned = arc[(arc.label == "ppm-pct40") & (arc.chat_template == chat)]["value"].item()
+        base = arc[(arc.label == "baseline") & (arc.chat_template == chat)]["value"].item()
+        assert got.loc[40] == pruned and got.loc[0] == base
+    recovered = arc[arc.label == "ppm-pct40+kd"]["value"].item()
+    plain = arc[(arc.label == "ppm-pct40") & ~arc.chat_template.astype(bool)]["value"].item()
+    assert recovered != plain  # so the recovered model would have shown, had it been kept
+    with pytest.raises(ValueError, match="no unpruned model with chat-template prompts"):
+        run_capabilities(results[results.label != "baseline"], model="S", chat_template=True)

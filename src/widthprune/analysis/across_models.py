@@ -21,6 +21,8 @@ adjustment over each model's table:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -29,12 +31,21 @@ from .stats import adjust, baseline_change
 __all__ = [
     "CHANGES",
     "PATTERNS",
+    "PACKAGED_PARAMETERS",
     "across_rule",
     "capability_changes",
+    "count_packaged_parameters",
+    "detectable_change",
+    "model_parameters",
     "parameter_counts",
     "pattern_verdicts",
     "published_mlp_shares",
+    "run_capabilities",
 ]
+
+# the packaged models' parameter counts, as count_packaged_parameters() gives them (written
+# with ``to_csv(index=False)``; a test recounts them from the installed GGUF files)
+PACKAGED_PARAMETERS = Path(__file__).parent / "data" / "model_parameters.csv"
 
 CHANGES = ("falls", "rises", "not significant", "not tested")
 PATTERNS = ("the study's pattern", "the reverse of the study's pattern", "neither pattern")
@@ -75,6 +86,101 @@ def parameter_counts(config: dict) -> dict:
         for proj in (block.gate_proj, block.up_proj, block.down_proj)
     )
     return {"total": int(total), "mlp": int(mlp), "mlp_share": mlp / total}
+
+
+def count_packaged_parameters(names: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Count the packaged models' parameters from their GGUF files' headers (no weights).
+
+    Returns:
+        One row per model: model, model_type, hidden_size, intermediate_size, layers, vocab,
+        tied (embeddings), total, mlp, mlp_share.
+    """
+    from ..models.registry import PACKAGED_MODELS, gguf_config
+
+    rows = []
+    for name in names or tuple(PACKAGED_MODELS):
+        config = gguf_config(name)
+        counts = parameter_counts(config)
+        rows.append(
+            {
+                "model": name,
+                "model_type": config["model_type"],
+                "hidden_size": int(config["hidden_size"]),
+                "intermediate_size": int(config["intermediate_size"]),
+                "layers": int(config["num_hidden_layers"]),
+                "vocab": int(config["vocab_size"]),
+                "tied": bool(config.get("tie_word_embeddings", False)),
+                **counts,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def model_parameters(name: str | None = None) -> pd.DataFrame | dict:
+    """The packaged models' parameter counts (:data:`PACKAGED_PARAMETERS`), or, for ``name``,
+    that model's row as a dict; a name not in the table (the toy, a local folder, a hub id)
+    is counted from its ``config.json`` by :func:`parameter_counts`.
+
+    Raises:
+        ValueError: ``name`` is neither in the table nor a model whose configuration can be read.
+    """
+    table = pd.read_csv(PACKAGED_PARAMETERS)
+    if name is None:
+        return table
+    if name in set(table["model"]):
+        return table.set_index("model").loc[name].to_dict()
+    import json
+
+    from ..models.loading import TOY_CHECKPOINT
+
+    folder = TOY_CHECKPOINT if name == "toy" else Path(name).expanduser()
+    if not (folder / "config.json").is_file():
+        try:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(name).to_dict()
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read the configuration of model {name!r}: {err}") from err
+    else:
+        config = json.loads((folder / "config.json").read_text())
+    return parameter_counts(config)
+
+
+def run_capabilities(
+    results: pd.DataFrame, *, model: str, chat_template: bool = False
+) -> pd.DataFrame:
+    """One run's pruned-only models with one prompt form, as capability rows named ``model``.
+
+    Args:
+        results: a store's or a recorded run's results (``load_results`` /
+            ``recorded_results``): configurations with a ``recovery`` setting are left out.
+        model: the name the rows carry (a model and its prompt form, say).
+        chat_template: which prompt form to keep.
+
+    Raises:
+        ValueError: no unpruned model with that prompt form is in ``results``.
+    """
+    from .capabilities import sweep_capabilities
+
+    keep = results["chat_template"].astype(bool) == chat_template
+    if "recovery" in results:
+        recovery = results["recovery"]
+        keep &= recovery.isna() | (recovery.astype(str).isin(["", "nan", "None"]))
+    part = results[keep]
+    if not (part["label"] == "baseline").any():
+        form = "chat-template" if chat_template else "plain"
+        raise ValueError(f"no unpruned model with {form} prompts in the results for {model}")
+    caps = sweep_capabilities(part)
+    return caps.assign(model=model)
+
+
+def detectable_change(stderr: float, tests: int, alpha: float = 0.05) -> float:
+    """The smallest change :func:`capability_changes` can call significant for a score of
+    standard error ``stderr`` measured twice (unpruned and pruned, each with that error), as
+    the first of ``tests`` tests Holm's adjustment orders (the strictest)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / (2 * tests)) * np.sqrt(2) * stderr)
 
 
 def published_mlp_shares() -> dict[str, float]:

@@ -35,7 +35,7 @@ from ..filemodes import ordinary_modes
 from ..locking import lock
 from .cache import cache_dir
 
-__all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "locate_gguf"]
+__all__ = ["PACKAGED_MODELS", "PackagedModel", "ensure_checkpoint", "gguf_config", "locate_gguf"]
 
 _MARKER = "COMPLETE"
 _verified: set[tuple] = set()  # folders found complete in this process, keyed by their files' stat
@@ -294,6 +294,16 @@ def locate_gguf(name: str, cache: str | os.PathLike | None = None) -> GGUFSource
     if sha256 is None:  # installed without a RECORD hash: hash the file itself
         sha256 = _sha256(path)
     return GGUFSource(spec.distribution, version, spec.filename, path.stat().st_size, sha256, path)
+
+
+def gguf_config(name: str, cache: str | os.PathLike | None = None) -> dict:
+    """A packaged model's ``config.json`` (as a dict) read from its GGUF file's header: no
+    tensor is read and nothing is converted (seconds for SmolLM2, about 20 s for Gemma's
+    262,144-token vocabulary on two cores)."""
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    path = locate_gguf(name, cache).path
+    return dict(load_gguf_checkpoint(str(path), return_tensors=False)["config"])
 
 
 def _invalid_reason(folder: Path, source: GGUFSource) -> str | None:
