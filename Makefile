@@ -145,7 +145,7 @@ book: setup
 	stage $(WP) chapters 01_anatomy 02_scoring 03_pruning; \
 	stage $(WP) sweep $(SWEEP_ARGS) --no-reports; \
 	stage $(WP) sweep $(REAL_ARGS); \
-	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model 09_evidence 10_recovery \
+	stage $(WP) chapters 04_evaluate 05_capabilities 06_correlation 07_efficiency 08_real_model 09_evidence 10_recovery 11_across_models \
 		-p 05_capabilities:run='"$(RUN)"' -p 06_correlation:toy_run='"$(RUN)"' \
 		-p 08_real_model:run='"$(REAL_RUN)"'; \
 	stage $(VENV)/bin/jupyter-book build . -W --keep-going; \

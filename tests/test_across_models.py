@@ -81,8 +81,14 @@ def test_one_rule_reads_the_pattern_its_reverse_and_neither():
     assert capability_changes(caps_p, mlp_share=0.5).set_index("task").loc["ppl", "change"] == (
         "falls"
     )
-    with pytest.raises(ValueError, match="no tested instruction task"):
+    with pytest.raises(ValueError, match="no instruction task for A"):
         pattern_verdicts(changes[changes.kind != "instruction"])
+    # an instruction task with every answer alike before and after has no test: not read
+    flat = _caps("F", [(0, "k1", "knowledge", 0.70, 0.01), (40, "k1", "knowledge", 0.50, 0.01),
+                       (0, "i", "instruction", 0.0, 0.0),
+                       (40, "i", "instruction", 0.0, 0.0)])  # fmt: skip
+    flat_verdict = pattern_verdicts(capability_changes(flat, mlp_share=0.5))
+    assert flat_verdict["verdict"].tolist() == [PATTERNS[3]]
 
 
 def test_the_stored_parameter_table_is_the_count_from_the_installed_gguf_headers():

@@ -403,3 +403,45 @@ def test_the_recovery_chapter_recomputes_from_its_store_and_reads_a_recorded_run
     assert again["real_words"]["text/markdown"] == words  # the same run, read the other way
     # 8 steps of 8 rows of 128 tokens: less than one pass over the text, said as such
     assert "8,192 of its" in again["real_status"]["text/markdown"]
+
+
+def test_the_across_models_chapter_states_its_tables_numbers_and_sweeps_live(tmp_path):
+    """Chapter 11: the shares, the smallest detectable change and the verdicts it states are
+    those the library computes from the recorded runs and the published table; with
+    ``live_items`` it sweeps a model on this machine, stores it, and reads it by the same rule."""
+    from widthprune.analysis import across_models as am
+    from widthprune.analysis.capabilities import published_capabilities
+
+    params = {"live_model": "toy", "live_items": 30, "live_tasks": "toy", "live_pcts": [60.0],
+              "live_instruction": "toy_instructions", "run": "across",
+              "results_dir": str(tmp_path / "results")}  # fmt: skip
+    out = run_notebook(ROOT / "notebooks" / "11_across_models.ipynb", tmp_path / "11.ipynb",
+                       params, cwd=ROOT)  # fmt: skip
+    names = glued(nbformat.read(out, as_version=4))
+    counts = am.model_parameters().set_index("model")
+    share = counts.loc["gemma-3-270m", "mlp_share"]
+    assert f"{share:.0%} of Gemma-3-270M's" in names["share_words"]["text/markdown"]
+    assert names["ex_cut_g"]["text/plain"] == f"'{0.4 * share:.1%}'"
+    # the published Llama rows read by the rule: the base 1B shows the pattern at every width,
+    # the instruct version's instruction following falls at each of its three
+    published = published_capabilities()
+    verdicts = am.pattern_verdicts(
+        am.capability_changes(published, mlp_share=am.published_mlp_shares())
+    ).set_index("model")
+    words = names["verdict_words"]["text/markdown"]
+    assert (verdicts.loc["Llama-3.2-1B", "verdict"] == am.PATTERNS[0]).all()
+    assert (
+        "**Llama-3.2-1B** (published), ppm: *the study's pattern* at 10, 20, 30, 40, 50, 60 %"
+        in words
+    )
+    assert (verdicts.loc["Llama-3.2-1B-Instruct", "instruction_change"] == "falls").all()
+    assert "read on ifeval (prompt_level_strict_acc), falls at 10, 40, 60 %" in words
+    # the live sweep: stored, and read as one more model
+    from widthprune.runs.store import load_results
+
+    live = load_results("across", tmp_path / "results")
+    assert sorted(live.label.unique()) == ["baseline", "ppm-pct60"]
+    assert "**toy (live, 30 items)**, ppm" in words
+    # the smallest detectable change of Gemma's 20-item run, as the chapter states it
+    assert re.search(r"a fall of more than about 0\.\d\d on a 0 to 1 scale",
+                     names["source_words"]["text/markdown"])  # fmt: skip

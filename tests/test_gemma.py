@@ -6,6 +6,7 @@ save and reload); the packaged Gemma-3-270M loads offline from its four registry
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -198,3 +199,18 @@ def test_gemma_pruned_saves_and_reloads_equal(gemma, tmp_path):
     again = AutoModelForCausalLM.from_pretrained(tmp_path / "g40").eval()
     assert again.config.intermediate_size == 1229
     assert torch.equal(_logits(again, tokenizer), expected)
+
+
+def test_the_stored_tie_counts_are_gemma_s_own(gemma):
+    """The book's table of ties across the cut is recounted from the converted checkpoint: at
+    40 % the tie rule, not the score, decides in 13 of Gemma's 18 layers."""
+    from transformers import AutoModelForCausalLM
+
+    from widthprune.analysis.across_models import count_cut_ties, cut_tie_table
+
+    model = AutoModelForCausalLM.from_pretrained(gemma.folder).eval()
+    counted = count_cut_ties(model, GEMMA)
+    stored = cut_tie_table()
+    stored = stored[stored.model == GEMMA].reset_index(drop=True)
+    pd.testing.assert_frame_equal(counted, stored, check_dtype=False)
+    assert counted.set_index("pruning_pct").loc[40, "layers_tied"] == 13

@@ -212,3 +212,21 @@ def test_random_model_is_seeded_and_runs(monkeypatch):
     for a, b, c in zip(model.parameters(), again.parameters(), other.parameters(), strict=True):
         assert torch.equal(a, b)
         assert a.ndim == 1 or not torch.equal(a, c)
+
+
+def test_cut_ties_names_the_neurons_the_tie_rule_decides():
+    from widthprune.pruning.selection import cut_ties
+
+    scores = {
+        0: torch.tensor([3.0, 1.0, 2.0, 1.0, 1.0, 0.5]),
+        1: torch.tensor([4.0, 3.0, 2.0, 1.0]),
+    }
+    # layer 0 keeps 3: 3.0, 2.0 and one of the three 1.0s (the lowest index, 1); layer 1 no tie
+    assert wp.select_neurons(scores, 3)[0].tolist() == [0, 1, 2]
+    assert cut_ties(scores, 3) == {0: (3, 1), 1: (1, 1)}
+    # the opposite rule (ties to the higher index) keeps neuron 4 instead: min(1, 3 - 1) = 1 moves
+    flipped = {0: scores[0].flip(0)}
+    kept = {5 - i for i in wp.select_neurons(flipped, 3)[0].tolist()}
+    assert len(kept - set(wp.select_neurons(scores, 3)[0].tolist())) == 1
+    # a cut that falls between distinct scores leaves nothing to the rule
+    assert cut_ties(scores, {0: 2, 1: 2}) == {0: (1, 1), 1: (1, 1)}

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 import torch
 from conftest import convert_packaged
@@ -310,3 +311,15 @@ def test_converted_cache_is_readable_by_others(tmp_path, fast_reading):
         os.umask(before)
     assert len(fast_reading) == 1 and (folder / "model.safetensors").is_file()
     assert_ordinary(folder)
+
+
+def test_the_stored_tie_counts_are_smollm2_s_own(converted):
+    from transformers import AutoModelForCausalLM
+
+    from widthprune.analysis.across_models import count_cut_ties, cut_tie_table
+
+    model = AutoModelForCausalLM.from_pretrained(converted.folder).eval()
+    counted = count_cut_ties(model, NAME)
+    stored = cut_tie_table()
+    stored = stored[stored.model == NAME].reset_index(drop=True)
+    pd.testing.assert_frame_equal(counted, stored, check_dtype=False)

@@ -16,7 +16,8 @@ adjustment over each model's table:
 - the *study's pattern* at a width: every knowledge task on which the unpruned model is above
   chance (its score more than 1.96 standard errors above the task's chance) falls, and the
   instruction task does not fall; *the reverse*: the instruction task falls while not every
-  such knowledge task does; otherwise *neither*.
+  such knowledge task does; otherwise *neither*; *not read* where the instruction task has no
+  test (every answer alike before and after, so no standard error).
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ __all__ = [
     "PACKAGED_PARAMETERS",
     "across_rule",
     "capability_changes",
+    "CUT_TIES",
     "count_packaged_parameters",
+    "count_cut_ties",
+    "cut_tie_table",
+    "describe_verdicts",
     "detectable_change",
+    "kind_changes",
     "model_parameters",
     "parameter_counts",
     "pattern_verdicts",
@@ -46,9 +52,18 @@ __all__ = [
 # the packaged models' parameter counts, as count_packaged_parameters() gives them (written
 # with ``to_csv(index=False)``; a test recounts them from the installed GGUF files)
 PACKAGED_PARAMETERS = Path(__file__).parent / "data" / "model_parameters.csv"
+# the packaged models' ties across the cut under ppm, as count_cut_ties() gives them (a test
+# recounts them from the converted checkpoints)
+CUT_TIES = Path(__file__).parent / "data" / "cut_ties.csv"
+TIE_PCTS = (10, 20, 30, 40, 50, 60)
 
 CHANGES = ("falls", "rises", "not significant", "not tested")
-PATTERNS = ("the study's pattern", "the reverse of the study's pattern", "neither pattern")
+PATTERNS = (
+    "the study's pattern",
+    "the reverse of the study's pattern",
+    "neither pattern",
+    "not read",  # the instruction task has no test (no standard error: every answer alike)
+)
 
 
 def across_rule(alpha: float = 0.05) -> str:
@@ -58,7 +73,7 @@ def across_rule(alpha: float = 0.05) -> str:
         f"(independent: conservative), Holm over each model's table, significant at {alpha:g}; "
         "the study's pattern: every knowledge task the unpruned model is above chance on falls "
         "and the instruction task does not fall; the reverse: the instruction task falls while "
-        "not every such knowledge task does"
+        "not every such knowledge task does; not read: the instruction task has no test"
     )
 
 
@@ -263,13 +278,16 @@ def pattern_verdicts(changes: pd.DataFrame, *, instruction: dict | None = None) 
     for (model, criterion, pct), part in changes.groupby(keys, sort=True):
         tested = part[part["change"] != CHANGES[3]]
         know = tested[(tested["kind"] == "knowledge") & tested["base_above_chance"]]
-        inst = tested[tested["kind"] == "instruction"]
+        inst = part[part["kind"] == "instruction"]
         if instruction and model in instruction:
             task, metric = instruction[model]
             inst = inst[(inst["task"] == task) & (inst["metric"] == metric)]
         if inst.empty:
-            raise ValueError(f"no tested instruction task for {model} at {pct:g} %")
+            raise ValueError(f"no instruction task for {model} at {pct:g} %")
+        if (inst["change"] != CHANGES[3]).any():
+            inst = inst[inst["change"] != CHANGES[3]]
         inst = inst.iloc[0]
+        unread = inst["change"] == CHANGES[3]
         falls = int((know["change"] == CHANGES[0]).sum())
         shown = len(know) > 0 and falls == len(know) and inst["change"] != CHANGES[0]
         reverse = inst["change"] == CHANGES[0] and falls < len(know)
@@ -285,7 +303,127 @@ def pattern_verdicts(changes: pd.DataFrame, *, instruction: dict | None = None) 
                 "instruction_task": f"{inst['task']} ({inst['metric']})",
                 "instruction_change": inst["change"],
                 "instruction_estimate": inst["estimate"],
-                "verdict": PATTERNS[0] if shown else PATTERNS[1] if reverse else PATTERNS[2],
+                "verdict": PATTERNS[3]
+                if unread
+                else PATTERNS[0]
+                if shown
+                else PATTERNS[1]
+                if reverse
+                else PATTERNS[2],
             }
         )
     return pd.DataFrame(rows)
+
+
+def kind_changes(changes: pd.DataFrame) -> pd.DataFrame:
+    """Each model's knowledge and instruction change per width, relative to the unpruned score.
+
+    Knowledge is the mean over the knowledge tasks the unpruned model is above chance on (one
+    headline row each, perplexity left out: it has no ceiling); instruction following is the
+    instruction row :func:`pattern_verdicts` reads. A relative change of -0.5 is half the
+    unpruned score lost.
+
+    Args:
+        changes: :func:`capability_changes` rows.
+
+    Returns:
+        One row per (model, criterion, pruning_pct, kind): mlp_removed, all_removed,
+        relative (mean of estimate / unpruned), tasks (how many were averaged).
+    """
+    tested = changes[changes["change"] != CHANGES[3]]
+    know = tested[(tested["kind"] == "knowledge") & tested["base_above_chance"].astype(bool)]
+    inst = tested[tested["kind"] == "instruction"]
+    first = inst.drop_duplicates(["model", "criterion", "pruning_pct"])[
+        ["model", "criterion", "pruning_pct", "task", "metric"]
+    ]
+    inst = inst.merge(first, on=["model", "criterion", "pruning_pct", "task", "metric"])
+    rows = pd.concat([know, inst], ignore_index=True)
+    base = rows["baseline_value"]
+    rows = rows.assign(relative=rows["estimate"] / base.where(base != 0))
+    keys = ["model", "criterion", "pruning_pct", "kind"]
+    out = rows.groupby(keys, sort=True).agg(
+        mlp_removed=("mlp_removed", "first"),
+        all_removed=("all_removed", "first"),
+        relative=("relative", "mean"),
+        tasks=("task", "nunique"),
+    )
+    return out.reset_index()
+
+
+def _widths(pcts) -> str:
+    pcts = sorted(float(p) for p in pcts)
+    return ", ".join(f"{p:.0f}" for p in pcts) + " %"
+
+
+def describe_verdicts(verdicts: pd.DataFrame, *, sources: dict | None = None) -> str:
+    """The verdicts of :func:`pattern_verdicts` in words, one bullet per model and criterion.
+
+    Args:
+        verdicts: :func:`pattern_verdicts` rows.
+        sources: optional ``{model: "where its numbers come from"}``, said after its name.
+    """
+    lines = []
+    for (model, criterion), part in verdicts.groupby(["model", "criterion"], sort=False):
+        part = part.sort_values("pruning_pct")
+        said = []
+        for verdict in PATTERNS:
+            at = part[part["verdict"] == verdict]
+            if len(at):
+                said.append(f"*{verdict}* at {_widths(at['pruning_pct'])}")
+        inst = part.iloc[0]["instruction_task"]
+        moves = []
+        for change in (CHANGES[0], CHANGES[1]):
+            at = part[part["instruction_change"] == change]
+            if len(at):
+                moves.append(f"{change} at {_widths(at['pruning_pct'])}")
+        know = part["knowledge_tasks"].iloc[0]
+        falls = ", ".join(f"{r.knowledge_fall}" for r in part.itertuples())
+        source = f" ({sources[model]})" if sources and model in sources else ""
+        lines.append(
+            f"- **{model}**{source}, {criterion}: {'; '.join(said)}. Of its {know} knowledge "
+            f"tasks above chance, {falls} fall at the widths in turn; instruction following, read "
+            f"on {inst}, {' and '.join(moves) if moves else 'changes significantly at no width'}."
+        )
+    return "\n".join(lines)
+
+
+def count_cut_ties(model, name: str, *, criterion: str = "ppm", pcts=TIE_PCTS) -> pd.DataFrame:
+    """How often the tie rule, not the score, decides which neurons a cut keeps.
+
+    Args:
+        model: the loaded, unpruned model (a weight criterion needs no calibration).
+        name: the name its rows carry.
+        criterion: a criterion that needs no calibration text.
+        pcts: the widths, as percentages of MLP neurons removed.
+
+    Returns:
+        One row per width: model, criterion, pruning_pct, width, layers, layers_tied (layers
+        with a tie across the cut, :func:`~widthprune.pruning.selection.cut_ties`) and
+        at_stake (neurons that would change places under the opposite tie rule, all layers).
+    """
+    from ..pruning.architectures import pct_width
+    from ..pruning.scoring import score
+    from ..pruning.selection import cut_ties
+
+    scores = score(model, criterion)
+    rows = []
+    for pct in pcts:
+        width = pct_width(model.config.intermediate_size, pct)
+        ties = cut_ties(scores, width)
+        rows.append(
+            {
+                "model": name,
+                "criterion": criterion,
+                "pruning_pct": pct,
+                "width": width,
+                "layers": len(ties),
+                "layers_tied": sum(tied > kept for tied, kept in ties.values()),
+                "at_stake": sum(min(kept, tied - kept) for tied, kept in ties.values()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cut_tie_table() -> pd.DataFrame:
+    """The packaged models' ties across the cut (:data:`CUT_TIES`)."""
+    return pd.read_csv(CUT_TIES)

@@ -25,6 +25,7 @@ CHAPTERS: tuple[str, ...] = (
     "08_real_model",
     "09_evidence",
     "10_recovery",
+    "11_across_models",
 )
 
 

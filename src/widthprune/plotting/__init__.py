@@ -5,6 +5,7 @@ new one if omitted) and returns the Axes. No titles, no ``show()``, no ``savefig
 belong to the book.
 """
 
+from .across_models import plot_across_models
 from .capabilities import plot_capabilities, plot_capability_gap, plot_capability_panels
 from .comparisons import plot_change, plot_intervals, plot_pair
 from .efficiency import (
@@ -28,6 +29,7 @@ from .scores import (
 from .study import plot_curve_panels, plot_study_curve
 
 __all__ = [
+    "plot_across_models",
     "plot_alignment",
     "plot_capabilities",
     "plot_capability_gap",

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .architectures import pct_width
 
-__all__ = ["select_neurons", "target_width"]
+__all__ = ["cut_ties", "select_neurons", "target_width"]
 
 
 def _current_width(config) -> int:
@@ -107,3 +107,26 @@ def select_neurons(scores: dict[int, Tensor], width: int | dict[int, int]) -> di
         order = torch.sort(s.float(), descending=True, stable=True).indices
         keep[layer] = order[:w].sort().values
     return keep
+
+
+def cut_ties(scores: dict[int, Tensor], width: int | dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Where :func:`select_neurons`' tie rule decides: per layer, the neurons whose score equals
+    the lowest kept score (``tied``) and how many of them are kept (``kept``).
+
+    A layer with ``tied > kept`` has a tie across the cut: which of the tied neurons survive is
+    the rule's choice (the lower indices), not the score's, and under the opposite rule
+    ``min(kept, tied - kept)`` of them would change places. Weights quantised to few levels
+    (4-bit GGUF files) tie often.
+
+    Returns:
+        ``{layer: (tied, kept)}`` for every layer.
+    """
+    out = {}
+    for layer, s in scores.items():
+        w = width[layer] if isinstance(width, dict) else width
+        ordered = torch.sort(s.float(), descending=True, stable=True).values
+        edge = ordered[w - 1]
+        tied = int((s.float() == edge).sum())
+        kept = int((ordered[:w] == edge).sum())
+        out[layer] = (tied, kept)
+    return out
