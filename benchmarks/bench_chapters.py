@@ -45,13 +45,14 @@ SWEEP = SweepConfig()  # the default: the toy, ppm and wanda, the study's seven 
 # `make book`'s sweep of the real small model, which chapter 8 reads (the Makefile's REAL_ARGS)
 REAL_SWEEP = SweepConfig(
     models=("smollm2-135m-instruct",),
+    criteria=("ppm",),
     pcts=(0, 20, 40, 60),
     tasks="real-laptop",
     limit=8,
     run="smollm2-sweep",
 )
 REAL_COMMAND = (
-    "widthprune sweep --models smollm2-135m-instruct --criteria ppm wanda --pcts 0 20 40 60 "
+    "widthprune sweep --models smollm2-135m-instruct --criteria ppm --pcts 0 20 40 60 "
     "--tasks real-laptop --limit 8 --run smollm2-sweep --no-reports"
 )
 COLUMNS = [
