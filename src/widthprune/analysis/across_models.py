@@ -176,12 +176,9 @@ def run_capabilities(
         ValueError: no unpruned model with that prompt form is in ``results``.
     """
     from .capabilities import sweep_capabilities
+    from .recovery import recovered
 
-    keep = results["chat_template"].astype(bool) == chat_template
-    if "recovery" in results:
-        recovery = results["recovery"]
-        keep &= recovery.isna() | (recovery.astype(str).isin(["", "nan", "None"]))
-    part = results[keep]
+    part = results[(results["chat_template"].astype(bool) == chat_template) & ~recovered(results)]
     if not (part["label"] == "baseline").any():
         form = "chat-template" if chat_template else "plain"
         raise ValueError(f"no unpruned model with {form} prompts in the results for {model}")
@@ -260,6 +257,27 @@ def capability_changes(
     return changes
 
 
+def _knowledge_rows(part: pd.DataFrame) -> pd.DataFrame:
+    """The tested knowledge rows whose unpruned score is above chance."""
+    tested = part[part["change"] != CHANGES[3]]
+    return tested[(tested["kind"] == "knowledge") & tested["base_above_chance"].astype(bool)]
+
+
+def _instruction_row(part: pd.DataFrame, instruction: dict | None) -> pd.Series:
+    """The instruction row one (model, criterion, width) is read on: the (task, metric) that
+    ``instruction`` names for the model, else its first; a tested row before an untested one."""
+    model, pct = part["model"].iloc[0], part["pruning_pct"].iloc[0]
+    inst = part[part["kind"] == "instruction"]
+    if instruction and model in instruction:
+        task, metric = instruction[model]
+        inst = inst[(inst["task"] == task) & (inst["metric"] == metric)]
+    if inst.empty:
+        raise ValueError(f"no instruction task for {model} at {pct:g} %")
+    if (inst["change"] != CHANGES[3]).any():
+        inst = inst[inst["change"] != CHANGES[3]]
+    return inst.iloc[0]
+
+
 def pattern_verdicts(changes: pd.DataFrame, *, instruction: dict | None = None) -> pd.DataFrame:
     """The study's pattern per model, criterion and width, by :func:`across_rule`.
 
@@ -276,21 +294,17 @@ def pattern_verdicts(changes: pd.DataFrame, *, instruction: dict | None = None) 
     rows = []
     keys = ["model", "criterion", "pruning_pct"]
     for (model, criterion, pct), part in changes.groupby(keys, sort=True):
-        tested = part[part["change"] != CHANGES[3]]
-        know = tested[(tested["kind"] == "knowledge") & tested["base_above_chance"]]
-        inst = part[part["kind"] == "instruction"]
-        if instruction and model in instruction:
-            task, metric = instruction[model]
-            inst = inst[(inst["task"] == task) & (inst["metric"] == metric)]
-        if inst.empty:
-            raise ValueError(f"no instruction task for {model} at {pct:g} %")
-        if (inst["change"] != CHANGES[3]).any():
-            inst = inst[inst["change"] != CHANGES[3]]
-        inst = inst.iloc[0]
-        unread = inst["change"] == CHANGES[3]
+        know = _knowledge_rows(part)
+        inst = _instruction_row(part, instruction)
         falls = int((know["change"] == CHANGES[0]).sum())
-        shown = len(know) > 0 and falls == len(know) and inst["change"] != CHANGES[0]
-        reverse = inst["change"] == CHANGES[0] and falls < len(know)
+        if inst["change"] == CHANGES[3]:
+            verdict = PATTERNS[3]
+        elif len(know) > 0 and falls == len(know) and inst["change"] != CHANGES[0]:
+            verdict = PATTERNS[0]
+        elif inst["change"] == CHANGES[0] and falls < len(know):
+            verdict = PATTERNS[1]
+        else:
+            verdict = PATTERNS[2]
         rows.append(
             {
                 "model": model,
@@ -303,19 +317,13 @@ def pattern_verdicts(changes: pd.DataFrame, *, instruction: dict | None = None) 
                 "instruction_task": f"{inst['task']} ({inst['metric']})",
                 "instruction_change": inst["change"],
                 "instruction_estimate": inst["estimate"],
-                "verdict": PATTERNS[3]
-                if unread
-                else PATTERNS[0]
-                if shown
-                else PATTERNS[1]
-                if reverse
-                else PATTERNS[2],
+                "verdict": verdict,
             }
         )
     return pd.DataFrame(rows)
 
 
-def kind_changes(changes: pd.DataFrame) -> pd.DataFrame:
+def kind_changes(changes: pd.DataFrame, *, instruction: dict | None = None) -> pd.DataFrame:
     """Each model's knowledge and instruction change per width, relative to the unpruned score.
 
     Knowledge is the mean over the knowledge tasks the unpruned model is above chance on (one
@@ -325,23 +333,23 @@ def kind_changes(changes: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         changes: :func:`capability_changes` rows.
+        instruction: as for :func:`pattern_verdicts`.
 
     Returns:
         One row per (model, criterion, pruning_pct, kind): mlp_removed, all_removed,
         relative (mean of estimate / unpruned), tasks (how many were averaged).
     """
-    tested = changes[changes["change"] != CHANGES[3]]
-    know = tested[(tested["kind"] == "knowledge") & tested["base_above_chance"].astype(bool)]
-    inst = tested[tested["kind"] == "instruction"]
-    first = inst.drop_duplicates(["model", "criterion", "pruning_pct"])[
-        ["model", "criterion", "pruning_pct", "task", "metric"]
-    ]
-    inst = inst.merge(first, on=["model", "criterion", "pruning_pct", "task", "metric"])
-    rows = pd.concat([know, inst], ignore_index=True)
-    base = rows["baseline_value"]
-    rows = rows.assign(relative=rows["estimate"] / base.where(base != 0))
-    keys = ["model", "criterion", "pruning_pct", "kind"]
-    out = rows.groupby(keys, sort=True).agg(
+    keys = ["model", "criterion", "pruning_pct"]
+    parts = []
+    for _, part in changes.groupby(keys, sort=True):
+        inst = _instruction_row(part, instruction)
+        parts.append(_knowledge_rows(part))
+        if inst["change"] != CHANGES[3]:
+            parts.append(inst.to_frame().T)
+    rows = pd.concat(parts, ignore_index=True)
+    base = rows["baseline_value"].astype(float)
+    rows = rows.assign(relative=rows["estimate"].astype(float) / base.where(base != 0))
+    out = rows.groupby([*keys, "kind"], sort=True).agg(
         mlp_removed=("mlp_removed", "first"),
         all_removed=("all_removed", "first"),
         relative=("relative", "mean"),

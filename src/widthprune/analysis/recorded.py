@@ -144,9 +144,8 @@ def recorded_run(
             :func:`export_run` wrote.
         vary: fields the run varies on purpose, e.g. ``("chat_template",)``.
     """
-    folder = _folder(name)
-    results = pd.read_csv(folder / "results.csv", keep_default_na=False, na_values=[""])
-    samples = pd.read_csv(folder / "samples.csv.gz", keep_default_na=False, na_values=[""])
+    results = recorded_results(name)
+    samples = pd.read_csv(_folder(name) / "samples.csv.gz", keep_default_na=False, na_values=[""])
     return pair_run(results, samples, f"recorded run {str(name)!r}", vary=vary)
 
 

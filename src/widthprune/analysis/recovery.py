@@ -41,6 +41,7 @@ __all__ = [
     "recovery_rule",
     "recovery_table",
     "recovery_tables",
+    "recovered",
     "without_recovery",
 ]
 
@@ -170,7 +171,9 @@ def _reading(tests: pd.DataFrame, alpha: float) -> str:
     return "partly restores" if significant("gap", -1) else "restores"
 
 
-def _recovered(results: pd.DataFrame) -> pd.Series:
+def recovered(results: pd.DataFrame) -> pd.Series:
+    """Which rows of a run's results belong to a recovered configuration (a ``recovery``
+    setting that is not empty); all False for results without the column."""
     if "recovery" not in results:
         return pd.Series(False, index=results.index)
     return results["recovery"].notna() & (results["recovery"].astype(str) != "")
@@ -179,7 +182,7 @@ def _recovered(results: pd.DataFrame) -> pd.Series:
 def without_recovery(results: pd.DataFrame, samples: pd.DataFrame):
     """A run's ``(results, samples)`` (as :func:`~widthprune.analysis.claims.pair_run` gives
     them) without its recovered configurations: the pruned-only curves of a study run."""
-    keep = results[~_recovered(results)]
+    keep = results[~recovered(results)]
     return keep, samples[samples["config"].isin(set(keep["config"]))]
 
 
@@ -203,7 +206,7 @@ def recovery_points(results: pd.DataFrame) -> pd.DataFrame:
 
     configs = results.drop_duplicates("config").copy()
     configs["template"] = uses_template(configs).to_numpy()
-    configs["is_recovered"] = _recovered(configs).to_numpy()
+    configs["is_recovered"] = recovered(configs).to_numpy()
     rows = []
     for _, r in configs[configs["is_recovered"]].iterrows():
         same = configs[
