@@ -29,11 +29,11 @@ def test_the_student_edition_keeps_the_exercises_and_drops_every_solution(tmp_pa
     # chapter 6's Holm exercise: a stub that keeps the signature, and its check fails
     cells = nbformat.read(tmp_path / "06_correlation.ipynb", as_version=4).cells
     stub = next(c.source for c in cells if "def holm_by_hand" in c.source)
-    assert "raise NotImplementedError" in stub and "np.argsort" not in stub
+    assert "raise SolutionNotWritten" in stub and "np.argsort" not in stub
     namespace = {}
     exec(stub, namespace)
     result = selfcheck.check_statistic(namespace["holm_by_hand"], "holm")
-    assert not result and "NotImplementedError" in result.detail
+    assert not result and "SolutionNotWritten" in result.detail
     with pytest.raises(ValueError, match="no function"):
         stub_solution("x = 1\n")
     with pytest.raises(FileNotFoundError, match="No chapter notebooks"):

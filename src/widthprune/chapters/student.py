@@ -4,8 +4,8 @@ The teacher's book keeps the solutions folded under each chapter's exercises. Th
 edition is the same notebooks with:
 
 - each solution code cell (tagged ``solution``) replaced by a stub that keeps the function's
-  signature and docstring and raises ``NotImplementedError``, so the self-check after it runs
-  and prints FAIL until the student writes the function;
+  signature and docstring and raises :class:`~widthprune.chapters.selfcheck.SolutionNotWritten`,
+  so the self-check after it runs and prints FAIL until the student writes the function;
 - the folded "Solutions" admonition replaced by a line saying the solutions are the teacher's.
 
 The hidden cells that glue the solutions' numbers stay: the chapter's header quotes some of
@@ -38,7 +38,7 @@ def stub_solution(source: str) -> str:
         ast.get_source_segment(source, n)
         for n in tree.body
         if isinstance(n, ast.Import | ast.ImportFrom)
-    ]
+    ] + ["from widthprune.chapters.selfcheck import SolutionNotWritten"]
     funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     if not funcs:
         raise ValueError("a solution cell defines no function to stub")
@@ -49,7 +49,7 @@ def stub_solution(source: str) -> str:
         out += [
             "",
             "",
-            header + "\n" + body + '    raise NotImplementedError("write your solution here")',
+            header + "\n" + body + '    raise SolutionNotWritten("write your solution here")',
         ]
     return "\n".join(out).strip() + "\n"
 
